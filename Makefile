@@ -1,0 +1,65 @@
+# sansio-wss: `make demo` and `make test` need only python3; everything else is installed here.
+PY ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PYENV_ROOT ?= $(HOME)/.pyenv
+PY313 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin/python3) $(shell command -v python3.13))
+FUZZ_SECONDS ?= 20
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: demo test lint typecheck unit py313 fuzz-smoke fuzz bench bench-quick wheel clean
+
+$(VENV)/.deps: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade "pip>=24" setuptools wheel
+	$(BIN)/pip install -q ".[test,trio,fuzz]"
+	touch $@
+
+# Always rebuild and reinstall the wheel (never an editable install): the tests
+# and mypy must see exactly what users install.
+wheel: $(VENV)/.deps
+	rm -rf build dist
+	$(BIN)/pip wheel -q --no-deps --no-build-isolation -w dist .
+	$(BIN)/pip install -q --force-reinstall --no-deps dist/*.whl
+
+demo: wheel
+	cd /tmp && $(BIN)/python -m sansio_wss
+
+lint: $(VENV)/.deps
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy runs from outside the repo so that it checks the installed package,
+# adapters included (from the repo root the local sansio_wss/ would shadow it).
+typecheck: wheel
+	cd /tmp && $(BIN)/mypy --strict --config-file $(CURDIR)/pyproject.toml -p sansio_wss
+	$(BIN)/mypy --strict tests fuzz bench tools
+
+unit: wheel
+	$(BIN)/pytest -p no:cacheprovider --cov=sansio_wss --cov-branch --cov-report=term --cov-fail-under=95
+
+# The core tests again on Python 3.13 (3.10 to 3.13 are supported).
+py313: wheel
+	@test -n "$(PY313)" || { echo "python 3.13 not found (pyenv or PATH)"; exit 1; }
+	test -x .venv313/bin/python || $(PY313) -m venv .venv313
+	.venv313/bin/pip install -q pytest hypothesis h11 wsproto
+	.venv313/bin/pip install -q --force-reinstall --no-deps dist/*.whl
+	.venv313/bin/pytest -p no:cacheprovider tests/core tests/properties tests/reference
+
+fuzz-smoke: wheel
+	$(BIN)/python fuzz/run.py --seconds 3
+
+fuzz: wheel
+	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+test: lint typecheck unit py313 fuzz-smoke
+	@echo "make test: all checks passed"
+
+bench: wheel
+	$(BIN)/python bench/core_bench.py
+
+bench-quick: wheel
+	$(BIN)/python bench/core_bench.py --quick
+
+clean:
+	rm -rf build dist $(VENV) .venv313 .coverage .hypothesis

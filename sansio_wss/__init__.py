@@ -1,0 +1,54 @@
+"""sansio_wss: SIP over secure WebSocket (RFC 7118 on RFC 6455), as a pure sans-IO core."""
+
+from __future__ import annotations
+
+from ._client import ClientConnection
+from ._connection import Connection
+from ._server import ServerConnection
+from ._state import State, TransportAction
+from .config import Config
+from .errors import ConfigError, ConnectionClosedError, Error, LocalProtocolError
+from .events import (
+    Cause,
+    CloseReceived,
+    ConnectionClosed,
+    CrlfKeepalive,
+    Event,
+    HandshakeRejected,
+    HandshakeRequest,
+    Headers,
+    InvalidSipMessage,
+    Opened,
+    PingReceived,
+    PongReceived,
+    SipMessageReceived,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Cause",
+    "ClientConnection",
+    "CloseReceived",
+    "Config",
+    "ConfigError",
+    "Connection",
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "CrlfKeepalive",
+    "Error",
+    "Event",
+    "HandshakeRejected",
+    "HandshakeRequest",
+    "Headers",
+    "InvalidSipMessage",
+    "LocalProtocolError",
+    "Opened",
+    "PingReceived",
+    "PongReceived",
+    "ServerConnection",
+    "SipMessageReceived",
+    "State",
+    "TransportAction",
+    "__version__",
+]

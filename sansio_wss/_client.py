@@ -1,0 +1,100 @@
+"""`ClientConnection`: the client role's opening handshake (our request, the server's reply)."""
+
+from __future__ import annotations
+
+import base64
+import os
+
+from ._connection import Connection
+from ._handshake import SUBPROTOCOL, build_request, check_reply
+from ._http import HttpError
+from ._state import TransportAction, Trigger
+from .config import Config
+from .events import Cause, HandshakeRejected, Opened
+from .sip import parse_ws_uri
+
+__all__ = ["ClientConnection"]
+
+
+class ClientConnection(Connection):
+    """The client side of one outbound connection, opened at time `now`.
+
+    The upgrade request is queued at once: write `data_to_send()` as soon as
+    the transport (TLS) is up. `host` is the server's name or IP literal (IPv6
+    without brackets), `port` defaults to `Config.port` (OpenSIPS `wss_port`),
+    `resource` to `Config.resource` (`wss_resource`). `key` is for tests only.
+    """
+
+    __slots__ = ("_key", "_request_bytes", "_resource")
+
+    def __init__(
+        self,
+        host: str,
+        now: float,
+        *,
+        port: int | None = None,
+        resource: str | None = None,
+        config: Config | None = None,
+        key: str | None = None,
+    ) -> None:
+        config = config or _DEFAULT
+        super().__init__(config, now, client=True)
+        self._key = key or base64.b64encode(os.urandom(16)).decode("ascii")
+        self._resource = resource or config.resource
+        self._request_bytes = build_request(host, port or config.port, self._resource, self._key, config)
+        self._out.append(self._request_bytes)
+
+    @classmethod
+    def from_uri(cls, uri: str, now: float, config: Config | None = None) -> ClientConnection:
+        """A connection to `wss://host[:port][/resource]`."""
+        config = config or _DEFAULT
+        target = parse_ws_uri(uri, config.port, config.resource)
+        return cls(target.host, now, port=target.port, resource=target.resource, config=config)
+
+    def _receive_handshake(self, data: bytes, now: float) -> None:
+        old = self._buf
+        buf = old + data if old else data
+        end = buf.find(b"\r\n\r\n", max(0, len(old) - 3))
+        limit = self._config.max_handshake_size
+        if end < 0 and len(buf) <= limit:
+            self._buf = buf
+            if not self._unit_start:
+                self._unit_start = self._calls
+            if self._calls - self._unit_start + 1 >= self._config.max_msg_chunks:
+                self._abort(
+                    f"reply incomplete after {self._config.max_msg_chunks} reads (max_msg_chunks)",
+                    now,
+                    Cause.CHUNK_LIMIT,
+                )
+            return
+        self._buf = b""
+        self._unit_start = 0
+        if end < 0 or end + 4 > limit:
+            self._abort(f"reply head over {limit} bytes", now, Cause.HANDSHAKE_FAILED)
+            return
+        try:
+            status, reason, headers = check_reply(buf[:end], self._key)
+        except HttpError as exc:
+            self._abort(exc.detail, now, Cause.HANDSHAKE_FAILED, exc.status)
+            return
+        rest = buf[end + 4 :]
+        if status != 101:
+            self._events.append(HandshakeRejected(status, reason, headers, rest))
+            self._abort(f"server answered {status} {reason}", now, Cause.HANDSHAKE_REJECTED, status)
+            return
+        self._handshake_deadline = None
+        self._move(Trigger.OPENED)
+        self._events.append(Opened(SUBPROTOCOL, self._resource, headers, self._request_bytes, buf[: end + 4]))
+        self._request_bytes = b""
+        if rest:
+            self._receive_frames(rest, now)
+
+    def _abort(self, detail: str, now: float, cause: Cause, status: int | None = None) -> None:
+        self._finish(Trigger.FAIL, 1006, "", cause, detail, now, status=status)
+        self._action = TransportAction.CLOSE
+
+    def _handshake_timeout(self, now: float) -> None:
+        self._abort("no 101 reply within handshake_timeout", now, Cause.HANDSHAKE_TIMEOUT)
+
+
+_DEFAULT = Config()

@@ -1,0 +1,227 @@
+"""The receive path after the upgrade: frame parsing, message assembly, the chunk limit.
+
+This is the hot path, so it is one loop over one bytes object with an index:
+no generator per frame, no copy of the input when whole frames arrive in one
+read, and a frame's header is checked before its payload is waited for, so an
+invalid or oversized frame fails at once and the buffer never holds more than
+one frame of at most `max_message_size` bytes.
+
+The chunk limit (`max_msg_chunks`, OpenSIPS `wss_max_msg_chunks`): one
+`receive_data` call is one chunk. A "unit" is one message with all its
+fragments (control frames inside it included), or one control frame on its
+own. `_unit_start` is the call in which the unit now in progress began (0:
+none). A unit still incomplete at the end of its `max_msg_chunks`-th call
+cannot complete within the limit, so the connection fails there with 1008.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import TYPE_CHECKING
+
+from . import sip
+from ._frames import BINARY, CLOSE, PING, PONG, TEXT, Violation, parse_close, unmask
+from .events import Cause, PingReceived, PongReceived
+
+if TYPE_CHECKING:
+    from .config import Config
+    from .events import ConnectionClosed, Event
+
+__all__ = ["FrameReader"]
+
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+
+
+class FrameReader:
+    """Mixin of `Connection`: turns post-upgrade bytes into events and automatic replies."""
+
+    __slots__ = (
+        "_buf",
+        "_calls",
+        "_expect_mask",
+        "_frag_decoder",
+        "_frag_opcode",
+        "_frag_parts",
+        "_frag_size",
+        "_last_msg",
+        "_max_size",
+        "_pong_deadline",
+        "_unit_start",
+    )
+
+    if TYPE_CHECKING:
+        _events: list[Event]
+        _config: Config
+        _closed: ConnectionClosed | None
+        _close_sent: bool
+
+        def _fail(self, code: int, detail: str, now: float, cause: Cause | None = None) -> None: ...
+        def _queue(self, opcode: int, payload: bytes) -> None: ...
+        def _peer_closed(self, code: int, reason: str, now: float) -> None: ...
+
+    def __init__(self, max_size: int, client: bool, now: float) -> None:
+        self._buf = b""
+        self._calls = 0
+        self._unit_start = 0
+        self._last_msg = now
+        self._pong_deadline: float | None = None
+        self._max_size = max_size
+        self._expect_mask = 0 if client else 0x80
+        self._frag_opcode = 0
+        self._frag_parts: list[bytes] | None = None
+        self._frag_size = 0
+        self._frag_decoder: codecs.IncrementalDecoder | None = None
+
+    def _drop_message(self) -> None:
+        """Forget a partly received fragmented message."""
+        self._frag_opcode = 0
+        self._frag_parts = None
+        self._frag_size = 0
+        self._frag_decoder = None
+
+    def _receive_frames(self, data: bytes, now: float) -> None:
+        buf = self._buf + data if self._buf else data
+        end = len(buf)
+        pos = 0
+        units = 0
+        expect_mask = self._expect_mask
+        events = self._events
+        deliver = self._closed is None
+        try:
+            while end - pos >= 2:
+                b0 = buf[pos]
+                b1 = buf[pos + 1]
+                n = b1 & 0x7F
+                if n < 126:
+                    head = 2
+                elif n == 126:
+                    if end - pos < 4:
+                        break
+                    n = (buf[pos + 2] << 8) | buf[pos + 3]
+                    head = 4
+                    if n < 126:
+                        raise Violation(1002, "16-bit length used for a payload under 126 bytes")
+                else:
+                    if end - pos < 10:
+                        break
+                    n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                    head = 10
+                    if n < 65536 or n >> 63:
+                        raise Violation(1002, "64-bit length not minimal or with its top bit set")
+                if b1 & 0x80 != expect_mask:
+                    raise Violation(
+                        1002, "unmasked frame from a client" if expect_mask else "masked frame from a server"
+                    )
+                if expect_mask:
+                    head += 4
+                if b0 & 0x70:
+                    raise Violation(1002, "reserved bits set, and no extension was negotiated")
+                opcode = b0 & 0x0F
+                if opcode & 0x8:
+                    if opcode > PONG:
+                        raise Violation(1002, f"reserved control opcode {opcode:#x}")
+                    if not b0 & 0x80:
+                        raise Violation(1002, "fragmented control frame")
+                    if n > 125:
+                        raise Violation(1002, "control frame payload over 125 bytes")
+                elif opcode > BINARY:
+                    raise Violation(1002, f"reserved data opcode {opcode:#x}")
+                elif (opcode == 0) != (self._frag_opcode != 0):
+                    raise Violation(
+                        1002,
+                        "new message inside a fragmented one"
+                        if opcode
+                        else "continuation frame with no message to continue",
+                    )
+                elif self._frag_size + n > self._max_size:
+                    raise Violation(1009, f"message over max_message_size ({self._max_size} bytes)")
+                stop = pos + head + n
+                if stop > end:
+                    break
+                if expect_mask:
+                    payload = unmask(buf[pos + head : stop], buf[pos + head - 4 : pos + head])
+                else:
+                    payload = buf[pos + head : stop]
+                pos = stop
+                if b0 & 0x80 and opcode and opcode < CLOSE:
+                    # a whole message in one frame: the common case
+                    units += 1
+                    if deliver:
+                        if opcode == TEXT and not payload.isascii():
+                            try:
+                                payload.decode("utf-8")
+                            except UnicodeDecodeError:
+                                raise Violation(1007, "text message is not UTF-8") from None
+                        self._deliver(payload, opcode, now)
+                elif opcode < CLOSE:
+                    if self._fragment(payload, opcode, b0 & 0x80, now, deliver):
+                        units += 1
+                else:
+                    if not self._frag_opcode:
+                        units += 1
+                    if opcode == CLOSE:
+                        code, reason = parse_close(payload)
+                        self._peer_closed(code, reason, now)
+                        self._buf = b""
+                        return
+                    if deliver:
+                        if opcode == PING:
+                            events.append(PingReceived(payload))
+                            if not self._close_sent:
+                                self._queue(PONG, payload)
+                        else:
+                            events.append(PongReceived(payload))
+                            self._pong_deadline = None
+        except Violation as exc:
+            self._buf = b""
+            self._fail(exc.code, exc.detail, now)
+            return
+        self._buf = buf[pos:] if pos < end else b""
+        if pos < end or self._frag_opcode:
+            start = self._unit_start
+            if units or not start:
+                start = self._unit_start = self._calls
+            if self._calls - start + 1 >= self._config.max_msg_chunks:
+                self._buf = b""
+                self._fail(
+                    1008,
+                    f"message incomplete after {self._config.max_msg_chunks} reads (max_msg_chunks)",
+                    now,
+                    Cause.CHUNK_LIMIT,
+                )
+        else:
+            self._unit_start = 0
+
+    def _fragment(self, payload: bytes, opcode: int, fin: int, now: float, deliver: bool) -> bool:
+        """Add one fragment; True when it completed the message."""
+        if opcode:
+            self._frag_opcode = opcode
+            self._frag_parts = [payload]
+            self._frag_size = len(payload)
+            self._frag_decoder = _utf8_decoder() if opcode == TEXT else None
+        else:
+            assert self._frag_parts is not None
+            self._frag_parts.append(payload)
+            self._frag_size += len(payload)
+        decoder = self._frag_decoder
+        if decoder is not None:
+            try:  # fail fast: invalid UTF-8 fails the message at the fragment that has it
+                decoder.decode(payload, bool(fin))
+            except UnicodeDecodeError:
+                raise Violation(1007, "text message is not UTF-8") from None
+        if not fin:
+            return False
+        message = b"".join(self._frag_parts) if len(self._frag_parts) > 1 else self._frag_parts[0]
+        opcode = self._frag_opcode
+        self._drop_message()
+        if deliver:
+            self._deliver(message, opcode, now)
+        return True
+
+    def _deliver(self, message: bytes, opcode: int, now: float) -> None:
+        """Hand one whole message to the SIP layer; answer a CRLF keepalive."""
+        event, reply = sip.receive(message, opcode == BINARY)
+        self._events.append(event)
+        self._last_msg = now
+        if reply is not None and not self._close_sent:
+            self._queue(opcode, reply)

@@ -1,0 +1,137 @@
+"""`ServerConnection`: the server role's opening handshake (request checks, accept, reject)."""
+
+from __future__ import annotations
+
+from ._connection import Connection
+from ._handshake import SUBPROTOCOL, check_request, render_accept, render_reject
+from ._http import HttpError
+from ._state import TransportAction, Trigger
+from .config import Config
+from .errors import LocalProtocolError
+from .events import Cause, HandshakeRequest, Headers, Opened
+
+__all__ = ["ServerConnection"]
+
+_RESERVED_HEADERS = frozenset(
+    ("upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions")
+)
+
+
+class ServerConnection(Connection):
+    """The server side of one connection accepted by a listener at time `now`.
+
+    The handshake deadline runs from `now`: a client that has not completed
+    its request by `handshake_timeout` is dropped.
+    """
+
+    __slots__ = ("_request",)
+
+    def __init__(self, now: float, config: Config | None = None) -> None:
+        super().__init__(config or _DEFAULT, now, client=False)
+        self._request: HandshakeRequest | None = None
+
+    @property
+    def request(self) -> HandshakeRequest | None:
+        """The request awaiting `accept()` or `reject()`, if any."""
+        return self._request
+
+    def accept(self, now: float, extra_headers: Headers = ()) -> None:
+        """Accept the pending request with a 101, adding `extra_headers` (e.g. Set-Cookie)."""
+        request = self._pending("accept")
+        for name, value in extra_headers:
+            if name.lower() in _RESERVED_HEADERS:
+                raise LocalProtocolError(f"{name} is set by the handshake itself")
+            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
+                raise LocalProtocolError("header names and values may not contain CR or LF")
+        response = render_accept(request, extra_headers)
+        self._out.append(response)
+        self._request = None
+        self._handshake_deadline = None
+        self._move(Trigger.OPENED)
+        self._events.append(Opened(SUBPROTOCOL, request.resource, request.headers, request.raw, response))
+
+    def reject(self, status: int, now: float, headers: Headers = (), body: bytes | None = None) -> None:
+        """Refuse the pending request with an HTTP `status` (4xx or 5xx) and optional body."""
+        self._pending("reject")
+        if not 400 <= status <= 599:
+            raise LocalProtocolError(f"a rejection status is 4xx or 5xx, not {status}")
+        for name, value in headers:
+            if any(c in name + value for c in "\r\n"):
+                raise LocalProtocolError("header names and values may not contain CR or LF")
+        self._request = None
+        self._refuse(status, "rejected by the application", now, Cause.HANDSHAKE_REJECTED, headers, body)
+
+    def _pending(self, command: str) -> HandshakeRequest:
+        self._require(command)
+        if self._request is None:
+            raise LocalProtocolError(f"no request to {command}: wait for HandshakeRequest")
+        return self._request
+
+    def _refuse(
+        self,
+        status: int,
+        detail: str,
+        now: float,
+        cause: Cause,
+        headers: Headers = (),
+        body: bytes | None = None,
+    ) -> None:
+        """Answer with an HTTP error, then linger until the client is done."""
+        self._out.append(render_reject(status, detail, headers, body))
+        self._finish(Trigger.FAIL, 1006, "", cause, detail, now, status=status)
+        self._close_deadline = now + self._config.close_timeout
+        self._action = TransportAction.HALF_CLOSE
+
+    def _drop(self, detail: str, now: float, cause: Cause) -> None:
+        """Drop the connection with no reply (as OpenSIPS does)."""
+        self._finish(Trigger.FAIL, 1006, "", cause, detail, now)
+        self._action = TransportAction.CLOSE
+
+    def _receive_handshake(self, data: bytes, now: float) -> None:
+        if self._request is not None:
+            self._request = None
+            self._refuse(400, "data received before the handshake completed", now, Cause.HANDSHAKE_FAILED)
+            return
+        old = self._buf
+        buf = old + data if old else data
+        end = buf.find(b"\r\n\r\n", max(0, len(old) - 3))
+        limit = self._config.max_handshake_size
+        if end < 0:
+            if len(buf) > limit:
+                self._refuse(431, f"request head over {limit} bytes", now, Cause.HANDSHAKE_FAILED)
+                return
+            self._buf = buf
+            if not self._unit_start:
+                self._unit_start = self._calls
+            if self._calls - self._unit_start + 1 >= self._config.max_msg_chunks:
+                self._drop(
+                    f"request incomplete after {self._config.max_msg_chunks} reads (max_msg_chunks)",
+                    now,
+                    Cause.CHUNK_LIMIT,
+                )
+            return
+        if end + 4 > limit:
+            self._refuse(431, f"request head over {limit} bytes", now, Cause.HANDSHAKE_FAILED)
+            return
+        self._buf = b""
+        self._unit_start = 0
+        if end + 4 < len(buf):
+            self._refuse(400, "data received before the handshake completed", now, Cause.HANDSHAKE_FAILED)
+            return
+        try:
+            request = check_request(buf[:end], buf, self._config)
+        except HttpError as exc:
+            self._refuse(exc.status, exc.detail, now, Cause.HANDSHAKE_FAILED)
+            return
+        self._request = request
+        if self._config.auto_accept:
+            self.accept(now)
+        else:
+            self._events.append(request)
+
+    def _handshake_timeout(self, now: float) -> None:
+        self._request = None
+        self._drop("no complete handshake within handshake_timeout", now, Cause.HANDSHAKE_TIMEOUT)
+
+
+_DEFAULT = Config()

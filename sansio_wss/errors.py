@@ -1,0 +1,35 @@
+"""The exceptions sansio_wss raises: only ever for the caller's own mistakes, never for a peer's."""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "ConnectionClosedError", "Error", "LocalProtocolError"]
+
+
+class Error(Exception):
+    """Base class of every exception this library raises."""
+
+
+class ConfigError(Error, ValueError):
+    """A configuration value is invalid; raised when the `Config` is built."""
+
+
+class LocalProtocolError(Error):
+    """The caller asked for something the protocol or the current state forbids.
+
+    Examples: `accept()` twice, `send()` before the handshake completed, a close
+    code that may not be sent (1005, 1006, 1015, ...), a close reason longer than
+    123 bytes. The connection state is left unchanged.
+    """
+
+
+class ConnectionClosedError(Error):
+    """The caller tried to send on a connection that is closing or closed.
+
+    This is a race, not a bug: the peer may close at any moment. `code` and
+    `reason` are those of the close, when known.
+    """
+
+    def __init__(self, code: int | None, reason: str) -> None:
+        super().__init__(f"connection is closing or closed (code={code}, reason={reason!r})")
+        self.code = code
+        self.reason = reason
