@@ -8,7 +8,7 @@ import os
 from ._connection import Connection
 from ._handshake import SUBPROTOCOL, build_request, check_reply
 from ._http import HttpError
-from ._state import TransportAction, Trigger
+from ._state import Trigger
 from .config import Config
 from .events import Cause, HandshakeRejected, Opened
 from .sip import parse_ws_uri
@@ -52,49 +52,31 @@ class ClientConnection(Connection):
         return cls(target.host, now, port=target.port, resource=target.resource, config=config)
 
     def _receive_handshake(self, data: bytes, now: float) -> None:
-        old = self._buf
-        buf = old + data if old else data
-        end = buf.find(b"\r\n\r\n", max(0, len(old) - 3))
-        limit = self._config.max_handshake_size
-        if end < 0 and len(buf) <= limit:
-            self._buf = buf
-            if not self._unit_start:
-                self._unit_start = self._calls
-            if self._calls - self._unit_start + 1 >= self._config.max_msg_chunks:
-                self._abort(
-                    f"reply incomplete after {self._config.max_msg_chunks} reads (max_msg_chunks)",
-                    now,
-                    Cause.CHUNK_LIMIT,
-                )
+        parts = self._read_head(data, now)
+        if parts is None:
             return
-        self._buf = b""
-        self._unit_start = 0
-        if end < 0 or end + 4 > limit:
-            self._abort(f"reply head over {limit} bytes", now, Cause.HANDSHAKE_FAILED)
-            return
+        head, whole, rest = parts
         try:
-            status, reason, headers = check_reply(buf[:end], self._key)
+            status, reason, headers = check_reply(head, self._key)
         except HttpError as exc:
-            self._abort(exc.detail, now, Cause.HANDSHAKE_FAILED, exc.status)
+            self._drop(exc.detail, now, Cause.HANDSHAKE_FAILED, exc.status or None)
             return
-        rest = buf[end + 4 :]
         if status != 101:
             self._events.append(HandshakeRejected(status, reason, headers, rest))
-            self._abort(f"server answered {status} {reason}", now, Cause.HANDSHAKE_REJECTED, status)
+            self._drop(f"server answered {status} {reason}", now, Cause.HANDSHAKE_REJECTED, status)
             return
         self._handshake_deadline = None
         self._move(Trigger.OPENED)
-        self._events.append(Opened(SUBPROTOCOL, self._resource, headers, self._request_bytes, buf[: end + 4]))
+        self._events.append(Opened(SUBPROTOCOL, self._resource, headers, self._request_bytes, whole))
         self._request_bytes = b""
         if rest:
             self._receive_frames(rest, now)
 
-    def _abort(self, detail: str, now: float, cause: Cause, status: int | None = None) -> None:
-        self._finish(Trigger.FAIL, 1006, "", cause, detail, now, status=status)
-        self._action = TransportAction.CLOSE
+    def _head_error(self, status: int, detail: str, now: float) -> None:
+        self._drop(detail, now, Cause.HANDSHAKE_FAILED)
 
     def _handshake_timeout(self, now: float) -> None:
-        self._abort("no 101 reply within handshake_timeout", now, Cause.HANDSHAKE_TIMEOUT)
+        self._drop("no 101 reply within handshake_timeout", now, Cause.HANDSHAKE_TIMEOUT)
 
 
 _DEFAULT = Config()

@@ -139,6 +139,8 @@ class Connection(FrameReader):
         """Feed bytes read from the transport. One call is one chunk for `max_msg_chunks`."""
         if self._action is TransportAction.CLOSE or not data:
             return
+        if self._closed is not None and (self._close_received or not self._close_sent):
+            return  # lingering: only EOF (or the close timer) matters now
         self._calls += 1
         self._last_rx = now
         try:
@@ -247,15 +249,13 @@ class Connection(FrameReader):
     # --------------------------------------------------------------- internals
 
     def _require(self, command: str) -> None:
-        if self._state in COMMANDS[command]:
+        state = self._state
+        if state in COMMANDS[command]:
             return
-        if self._state is State.CONNECTING:
-            raise LocalProtocolError(f"cannot {command} before the handshake completes")
-        closed = self._closed
-        if closed is None:
-            code, reason = self._sent_close
+        if command in ("send", "ping") and state is not State.CONNECTING:
+            code, reason = self._sent_close if self._closed is None else (self._closed.code, self._closed.reason)
             raise ConnectionClosedError(code, reason)
-        raise ConnectionClosedError(closed.code, closed.reason)
+        raise LocalProtocolError(f"cannot {command} in state {state.name}")
 
     def _move(self, trigger: Trigger) -> None:
         self._state = TRANSITIONS[self._state, trigger]
@@ -370,8 +370,47 @@ class Connection(FrameReader):
         else:
             self._fail(1011, detail, now, Cause.INTERNAL_ERROR)
 
+    def _drop(self, detail: str, now: float, cause: Cause, status: int | None = None) -> None:
+        """End the connection before the upgrade, without a reply."""
+        self._finish(Trigger.FAIL, 1006, "", cause, detail, now, status=status)
+        self._action = TransportAction.CLOSE
+
+    def _read_head(self, data: bytes, now: float) -> tuple[bytes, bytes, bytes] | None:
+        """Buffer the peer's handshake head: (head, head with its CRLFCRLF, what follows) once
+        complete; None while incomplete or when it failed (the failure is already handled)."""
+        old = self._buf
+        buf = old + data if old else data
+        end = buf.find(b"\r\n\r\n", max(0, len(old) - 3))
+        limit = self._config.max_handshake_size
+        if end < 0:
+            if buf.count(b"\n") != buf.count(b"\r\n"):
+                # RFC 9112 allows accepting bare LF; we refuse it, and at once, instead
+                # of waiting for a CRLFCRLF that will never come.
+                self._head_error(400, "bare LF line ending in the handshake head", now)
+            elif len(buf) > limit:
+                self._head_error(431, f"handshake head over {limit} bytes", now)
+            else:
+                self._buf = buf
+                if not self._unit_start:
+                    self._unit_start = self._calls
+                chunks = self._config.max_msg_chunks
+                if self._calls - self._unit_start + 1 >= chunks:
+                    self._drop(
+                        f"handshake incomplete after {chunks} reads (max_msg_chunks)", now, Cause.CHUNK_LIMIT
+                    )
+            return None
+        self._buf = b""
+        self._unit_start = 0
+        if end + 4 > limit:
+            self._head_error(431, f"handshake head over {limit} bytes", now)
+            return None
+        return buf[:end], buf[: end + 4], buf[end + 4 :]
+
     # role hooks
     def _receive_handshake(self, data: bytes, now: float) -> None:
+        raise NotImplementedError
+
+    def _head_error(self, status: int, detail: str, now: float) -> None:
         raise NotImplementedError
 
     def _handshake_timeout(self, now: float) -> None:

@@ -36,7 +36,8 @@ REASONS = {
 
 
 class HttpError(Exception):
-    """The head is not acceptable: `status` is the HTTP status that answers it."""
+    """The head is not acceptable: `status` is the HTTP status that answers a request,
+    or, for a reply, the status it carried (0 when it had none we could read)."""
 
     def __init__(self, status: int, detail: str) -> None:
         super().__init__(detail)
@@ -75,13 +76,17 @@ def parse_request_head(head: bytes) -> tuple[str, str, Headers]:
 
 def parse_response_head(head: bytes) -> tuple[int, str, Headers]:
     """Parse a response head: (status, reason phrase, fields). Raises HttpError."""
-    start, fields = _split(head)
+    start, _, rest = head.partition(b"\r\n")
     m = _STATUS_LINE.fullmatch(start)
     if m is None:
-        raise HttpError(502, f"malformed status line {start[:60]!r}")
+        raise HttpError(0, f"malformed status line {start[:60]!r}")
     major, minor, status, reason = m.groups()
     if major != b"1" or minor == b"0":
-        raise HttpError(502, f"HTTP/{major.decode()}.{minor.decode()} reply to an HTTP/1.1 request")
+        raise HttpError(0, f"HTTP/{major.decode()}.{minor.decode()} reply to an HTTP/1.1 request")
+    try:
+        _, fields = _split(head)
+    except HttpError as exc:
+        raise HttpError(int(status), exc.detail) from None
     return int(status), reason.decode("latin-1"), fields
 
 

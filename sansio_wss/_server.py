@@ -82,44 +82,20 @@ class ServerConnection(Connection):
         self._close_deadline = now + self._config.close_timeout
         self._action = TransportAction.HALF_CLOSE
 
-    def _drop(self, detail: str, now: float, cause: Cause) -> None:
-        """Drop the connection with no reply (as OpenSIPS does)."""
-        self._finish(Trigger.FAIL, 1006, "", cause, detail, now)
-        self._action = TransportAction.CLOSE
-
     def _receive_handshake(self, data: bytes, now: float) -> None:
         if self._request is not None:
             self._request = None
             self._refuse(400, "data received before the handshake completed", now, Cause.HANDSHAKE_FAILED)
             return
-        old = self._buf
-        buf = old + data if old else data
-        end = buf.find(b"\r\n\r\n", max(0, len(old) - 3))
-        limit = self._config.max_handshake_size
-        if end < 0:
-            if len(buf) > limit:
-                self._refuse(431, f"request head over {limit} bytes", now, Cause.HANDSHAKE_FAILED)
-                return
-            self._buf = buf
-            if not self._unit_start:
-                self._unit_start = self._calls
-            if self._calls - self._unit_start + 1 >= self._config.max_msg_chunks:
-                self._drop(
-                    f"request incomplete after {self._config.max_msg_chunks} reads (max_msg_chunks)",
-                    now,
-                    Cause.CHUNK_LIMIT,
-                )
+        parts = self._read_head(data, now)
+        if parts is None:
             return
-        if end + 4 > limit:
-            self._refuse(431, f"request head over {limit} bytes", now, Cause.HANDSHAKE_FAILED)
-            return
-        self._buf = b""
-        self._unit_start = 0
-        if end + 4 < len(buf):
+        head, whole, rest = parts
+        if rest:
             self._refuse(400, "data received before the handshake completed", now, Cause.HANDSHAKE_FAILED)
             return
         try:
-            request = check_request(buf[:end], buf, self._config)
+            request = check_request(head, whole, self._config)
         except HttpError as exc:
             self._refuse(exc.status, exc.detail, now, Cause.HANDSHAKE_FAILED)
             return
@@ -128,6 +104,9 @@ class ServerConnection(Connection):
             self.accept(now)
         else:
             self._events.append(request)
+
+    def _head_error(self, status: int, detail: str, now: float) -> None:
+        self._refuse(status, detail, now, Cause.HANDSHAKE_FAILED)
 
     def _handshake_timeout(self, now: float) -> None:
         self._request = None

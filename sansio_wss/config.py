@@ -54,7 +54,8 @@ class Config:
 
     auto_accept: bool = True
     """Server: accept every request that passes the checks, without a
-    `HandshakeRequest` event. Off, the application calls `accept()` or `reject()`."""
+    `HandshakeRequest` event. Off, the application calls `accept()` or `reject()`.
+    Ours only: OpenSIPS always accepts."""
 
     max_handshake_size: int = 16384
     """Bytes of an upgrade request (server: else 431) or reply (client: else the
@@ -93,7 +94,7 @@ class Config:
     is 180 s. 30 s keeps NAT bindings and proves the peer alive."""
 
     pong_timeout: float = 20.0
-    """Seconds to wait for the Pong before failing the connection with 1011."""
+    """Seconds to wait for the Pong before failing the connection with 1011. Ours only."""
 
     idle_timeout: float | None = None
     """Close (1001) after this many seconds without a SIP message either way; None

@@ -1,0 +1,98 @@
+"""Fuzz the server's opening handshake: any bytes, any read boundaries, varied Config and accept/reject."""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+from _oracle import Watcher, check, split
+
+from sansio_wss import Config, HandshakeRequest, ServerConnection, State, TransportAction
+
+ORIGINS = (None, frozenset({"https://app.example.com"}), frozenset({"null", "https://other.example"}))
+RESOURCES = (None, frozenset({"/ws"}), frozenset({"/", "/sip"}))
+CHUNKS = (1, 2, 4, 16, 1 << 16)
+SIZES = (256, 512, 1024, 16384)
+
+
+def config_from(fdp: atheris.FuzzedDataProvider) -> Config:
+    """A Config with the server-side knobs chosen by the fuzzer."""
+    flags = fdp.ConsumeIntInRange(0, 255)
+    return Config(
+        require_origin=bool(flags & 1),
+        auto_accept=bool(flags & 2),
+        allowed_origins=ORIGINS[fdp.ConsumeIntInRange(0, len(ORIGINS) - 1)],
+        resources=RESOURCES[fdp.ConsumeIntInRange(0, len(RESOURCES) - 1)],
+        max_msg_chunks=CHUNKS[fdp.ConsumeIntInRange(0, len(CHUNKS) - 1)],
+        max_handshake_size=SIZES[fdp.ConsumeIntInRange(0, len(SIZES) - 1)],
+        handshake_timeout=None if flags & 4 else 10.0,
+    )
+
+
+def run(data: bytes) -> Watcher:
+    """Feed `data` to a server; returns the watcher for the seed tests.
+
+    Layout: integers from the end (Config, the verdict for a HandshakeRequest,
+    the last action, read boundaries), the request bytes from the front.
+    """
+    fdp = atheris.FuzzedDataProvider(data)
+    config = config_from(fdp)
+    verdict = fdp.ConsumeIntInRange(0, 255)  # 0..127 accept, else reject with 400 + verdict - 128
+    ending = fdp.ConsumeIntInRange(0, 3)
+    cuts = [fdp.ConsumeIntInRange(1, 1024) for _ in range(fdp.ConsumeIntInRange(0, 7))]
+    payload = fdp.ConsumeBytes(fdp.remaining_bytes())
+
+    now = 1000.0
+    conn = ServerConnection(now, config)
+    watch = Watcher(conn, server=True)
+    watch.step()
+    for chunk in split(payload, cuts):
+        now += 0.25
+        watch.feed(chunk, now)
+        events, _ = watch.step()
+        for event in events:
+            if not isinstance(event, HandshakeRequest):
+                continue
+            check(not config.auto_accept, "HandshakeRequest with auto_accept on")
+            check(conn.request is event, "request property")
+            if verdict < 128:
+                conn.accept(now)
+                watch.step()
+                check(conn.state is State.OPEN, "accept() did not open")
+            else:
+                status = 400 + verdict - 128
+                conn.reject(status, now)
+                watch.step()
+                closed = watch.closed
+                check(closed is not None and closed.status == status, "reject() did not close with status")
+    if ending == 1:
+        conn.receive_eof(now)
+    elif ending == 2:
+        timer = conn.get_timer()
+        conn.handle_timer(now + 20.0 if timer is None else timer)
+    elif ending == 3:
+        conn.transport_failed(now, "fuzz")
+    watch.step()
+    if ending:
+        check(watch.closed is not None or conn.state is State.OPEN or timer_free(conn), "still connecting")
+    if watch.closed is not None and conn.transport_action is TransportAction.HALF_CLOSE:
+        conn.handle_timer(now + 1000.0)
+        watch.step()
+        check(conn.transport_action is TransportAction.CLOSE, "lingering does not end at close_timeout")
+    return watch
+
+
+def timer_free(conn: ServerConnection) -> bool:
+    """A connection with no handshake deadline may wait forever for its request."""
+    return conn.config.handshake_timeout is None
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 (the OSS-Fuzz entry point's name)
+    """The atheris entry point."""
+    run(data)
+
+
+if __name__ == "__main__":
+    atheris.instrument_all()
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()

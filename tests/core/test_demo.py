@@ -1,0 +1,22 @@
+"""`python -m sansio_wss` runs the scripted exchange end to end."""
+
+from __future__ import annotations
+
+import pytest
+
+from sansio_wss.__main__ import main
+
+
+def test_demo_prints_the_whole_exchange(capsys: pytest.CaptureFixture[str]) -> None:
+    main()
+    out = capsys.readouterr().out
+    for needle in (
+        "-> Opened",
+        "-> SipMessageReceived",
+        "CrlfKeepalive(ping=True)",
+        "keepalive Ping: 2 bytes",
+        "-> PongReceived",
+        "cause=<Cause.PEER_CLOSED",
+        "client after the server's EOF: CLOSE",
+    ):
+        assert needle in out
