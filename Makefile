@@ -36,7 +36,7 @@ typecheck: wheel
 	$(BIN)/mypy --strict tests fuzz bench tools
 
 unit: wheel
-	$(BIN)/pytest -p no:cacheprovider --cov=sansio_wss --cov-branch --cov-report=term --cov-fail-under=95
+	$(BIN)/pytest -p no:cacheprovider --cov --cov-report=term --cov-fail-under=95
 
 # The core tests again on Python 3.13 (3.10 to 3.13 are supported).
 py313: wheel

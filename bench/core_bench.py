@@ -11,14 +11,13 @@ import importlib.util
 import json
 import os
 import platform
-import pstats
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Sequence
 from importlib.metadata import version as pkg_version
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, NoReturn, Protocol, TypeVar, cast
 
 import sip_payloads as sp
 import websockets.frames
@@ -73,10 +72,15 @@ class VerificationError(RuntimeError):
     """A contender produced the wrong output: the benchmark refuses to time it."""
 
 
+def fail(what: str) -> NoReturn:
+    """Stop the benchmark: a contender's output is wrong."""
+    raise VerificationError(what)
+
+
 def check(condition: bool, what: str) -> None:
-    """Fail loudly when `condition` is false."""
+    """Fail loudly when `condition` is false (`what` is built eagerly: keep it cheap)."""
     if not condition:
-        raise VerificationError(what)
+        fail(what)
 
 
 class _TextFrame(Protocol):
@@ -105,7 +109,8 @@ def ours_open() -> ServerConnection:
     events = conn.events()
     out = conn.data_to_send()
     check(conn.state is State.OPEN, f"ours: state {conn.state} after the upgrade")
-    check(len(events) == 1 and isinstance(events[0], Opened), f"ours: handshake events {events!r}")
+    if len(events) != 1 or not isinstance(events[0], Opened):
+        fail(f"ours: handshake events {[type(e).__name__ for e in events]}")
     check(out.startswith(b"HTTP/1.1 101 "), f"ours: handshake reply {out[:40]!r}")
     return conn
 
@@ -115,8 +120,9 @@ def ws_open() -> ServerProtocol:
     proto = ServerProtocol(origins=WS_ORIGINS, subprotocols=WS_SUBPROTOCOLS)
     proto.receive_data(REQUEST)
     (request,) = proto.events_received()
-    check(isinstance(request, WsRequest), f"websockets: handshake event {request!r}")
-    proto.send_response(proto.accept(cast(WsRequest, request)))
+    if not isinstance(request, WsRequest):
+        fail(f"websockets: handshake event {type(request).__name__}")
+    proto.send_response(proto.accept(request))
     out = proto.data_to_send()
     check(proto.state is WsState.OPEN, f"websockets: state {proto.state}")
     check(out[0].startswith(b"HTTP/1.1 101 "), f"websockets: handshake reply {out[:1]!r}")
@@ -129,7 +135,8 @@ def wsproto_open() -> WSConnection:
     conn.receive_data(REQUEST)
     out = b""
     for event in conn.events():
-        check(isinstance(event, Request), f"wsproto: handshake event {event!r}")
+        if not isinstance(event, Request):
+            fail(f"wsproto: handshake event {type(event).__name__}")
         out = conn.send(AcceptConnection(subprotocol="sip"))
     check(conn.state is ConnectionState.OPEN, f"wsproto: state {conn.state}")
     check(out.startswith(b"HTTP/1.1 101 "), f"wsproto: handshake reply {out[:40]!r}")
@@ -221,12 +228,10 @@ def verify_receive(label: str, chunks: Sequence[bytes], payload: str, count: int
         conn.receive_data(chunk, NOW)
         for event in conn.events():
             kinds[type(event).__name__] = kinds.get(type(event).__name__, 0) + 1
-            check(
-                isinstance(event, (SipMessageReceived, InvalidSipMessage)),
-                f"ours {label}: unexpected {event!r}",
-            )
-            assert isinstance(event, (SipMessageReceived, InvalidSipMessage))
-            check(event.message == payload_b and not event.binary, f"ours {label}: wrong message")
+            if not isinstance(event, (SipMessageReceived, InvalidSipMessage)):
+                fail(f"ours {label}: unexpected {type(event).__name__}")
+            if event.message != payload_b or event.binary:
+                fail(f"ours {label}: wrong message")
         check(conn.data_to_send() == b"", f"ours {label}: unexpected output")
     check(conn.state is State.OPEN, f"ours {label}: state {conn.state}")
     check(sum(kinds.values()) == count, f"ours {label}: {kinds} for {count} frames")
@@ -236,11 +241,12 @@ def verify_receive(label: str, chunks: Sequence[bytes], payload: str, count: int
     for chunk in chunks:
         proto.receive_data(chunk)
         for frame in proto.events_received():
-            check(isinstance(frame, websockets.frames.Frame), f"websockets {label}: {frame!r}")
-            assert isinstance(frame, websockets.frames.Frame)
-            check(frame.opcode is Opcode.TEXT and frame.fin, f"websockets {label}: {frame.opcode}")
-            check(type(frame.data) is bytes, f"websockets {label}: data is {type(frame.data)}")
-            check(bytes(frame.data).decode() == payload, f"websockets {label}: wrong message")
+            if not isinstance(frame, websockets.frames.Frame):
+                fail(f"websockets {label}: unexpected {type(frame).__name__}")
+            if frame.opcode is not Opcode.TEXT or not frame.fin or type(frame.data) is not bytes:
+                fail(f"websockets {label}: {frame.opcode} fin={frame.fin} data {type(frame.data).__name__}")
+            if bytes(frame.data).decode() != payload:
+                fail(f"websockets {label}: wrong message")
             n += 1
         check(proto.data_to_send() == [], f"websockets {label}: unexpected output")
     check(proto.state is WsState.OPEN and n == count, f"websockets {label}: {n} of {count}")
@@ -251,11 +257,12 @@ def verify_receive(label: str, chunks: Sequence[bytes], payload: str, count: int
     for chunk in chunks:
         wsconn.receive_data(chunk)
         for wsevent in wsconn.events():
-            check(isinstance(wsevent, TextMessage), f"wsproto {label}: {wsevent!r}")
-            assert isinstance(wsevent, TextMessage)
+            if not isinstance(wsevent, TextMessage):
+                fail(f"wsproto {label}: unexpected {type(wsevent).__name__}")
             parts.append(wsevent.data)
             if wsevent.message_finished:
-                check("".join(parts) == payload, f"wsproto {label}: wrong message")
+                if "".join(parts) != payload:
+                    fail(f"wsproto {label}: wrong message")
                 parts = []
                 n += 1
     check(wsconn.state is ConnectionState.OPEN and n == count, f"wsproto {label}: {n} of {count}")
@@ -390,7 +397,8 @@ def make_requests(count: int) -> list[bytes]:
 def check_101s(name: str, outs: list[bytes], count: int) -> None:
     check(len(outs) == count, f"{name} handshake: {len(outs)} replies for {count} requests")
     for out in outs:
-        check(out.startswith(b"HTTP/1.1 101 "), f"{name} handshake: {out[:40]!r}")
+        if not out.startswith(b"HTTP/1.1 101 "):
+            fail(f"{name} handshake: {out[:40]!r}")
 
 
 def verify_handshake(requests: Sequence[bytes]) -> None:
@@ -416,27 +424,30 @@ def verify_handshake(requests: Sequence[bytes]) -> None:
 def traffic_ours(conn: ServerConnection, frame: bytes) -> None:
     conn.receive_data(frame, NOW)
     events = conn.events()
-    check(len(events) == 1 and isinstance(events[0], SipMessageReceived), f"ours memory: {events!r}")
-    assert isinstance(events[0], SipMessageReceived)
-    conn.send(events[0].message, NOW)
+    event = events[0] if len(events) == 1 else None
+    if not isinstance(event, SipMessageReceived):
+        fail(f"ours memory: events {[type(e).__name__ for e in events]}")
+    conn.send(event.message, NOW)
     conn.data_to_send()
 
 
 def traffic_websockets(proto: ServerProtocol, frame: bytes) -> None:
     proto.receive_data(frame)
     events = proto.events_received()
-    check(len(events) == 1 and isinstance(events[0], websockets.frames.Frame), "websockets memory")
-    assert isinstance(events[0], websockets.frames.Frame)
-    proto.send_text(events[0].data)
+    event = events[0] if len(events) == 1 else None
+    if not isinstance(event, websockets.frames.Frame):
+        fail(f"websockets memory: events {[type(e).__name__ for e in events]}")
+    proto.send_text(event.data)
     proto.data_to_send()
 
 
 def traffic_wsproto(conn: WSConnection, frame: bytes) -> None:
     conn.receive_data(frame)
     events = list(conn.events())
-    check(len(events) == 1 and isinstance(events[0], TextMessage), "wsproto memory")
-    assert isinstance(events[0], TextMessage)
-    conn.send(TextMessage(data=events[0].data))
+    event = events[0] if len(events) == 1 else None
+    if not isinstance(event, TextMessage) or not event.message_finished:
+        fail(f"wsproto memory: events {[type(e).__name__ for e in events]}")
+    conn.send(TextMessage(data=event.data))
 
 
 def mem_per_conn(
@@ -491,40 +502,56 @@ def measure_memory(frame: bytes, n: int, passes: int) -> dict[str, dict[str, lis
 
 
 def profile_ours(chunks: Sequence[bytes], top: int) -> dict[str, Any]:
-    """cProfile of our receive path; own time per function, highest first."""
+    """cProfile of our receive path; own time per function, highest first.
+
+    Reads the profiler's raw entries rather than `pstats`, which keys functions by
+    (file, line, name) and so merges every dataclass's generated `<string>:2(__init__)`.
+    """
     gc.collect()
     profiler = cProfile.Profile()
     profiler.enable()
     recv_ours(chunks)
     profiler.disable()
-    raw = cast(
-        "dict[tuple[str, int, str], tuple[int, int, float, float, Any]]",
-        vars(pstats.Stats(profiler))["stats"],
-    )
-    total = sum(v[2] for v in raw.values())
+    entries = [e for e in profiler.getstats() if "_lsprof.Profiler" not in str(e.code)]
+    total = sum(e.inlinetime for e in entries)
     rows = []
-    for (file, line, func), (_cc, ncalls, own, cum, _callers) in sorted(
-        raw.items(), key=lambda kv: kv[1][2], reverse=True
-    )[:top]:
-        if "site-packages/" in file:
-            where = file.split("site-packages/")[-1]
-        elif "/sansio_wss/" in file:
-            where = "sansio_wss/" + file.rsplit("/sansio_wss/", 1)[1]
+    for entry in sorted(entries, key=lambda e: e.inlinetime, reverse=True)[:top]:
+        code = entry.code
+        if isinstance(code, str):
+            func = code
         else:
-            where = os.path.basename(file)
+            file = code.co_filename
+            if "site-packages/" in file:
+                where = file.split("site-packages/")[-1]
+            elif "/sansio_wss/" in file:
+                where = "sansio_wss/" + file.rsplit("/sansio_wss/", 1)[1]
+            else:
+                where = os.path.basename(file)
+            func = f"{where}:{code.co_firstlineno}({getattr(code, 'co_qualname', code.co_name)})"
         rows.append(
             {
-                "func": f"{where}:{line}({func})",
-                "ncalls": ncalls,
-                "own_s": own,
-                "pct": 100.0 * own / total if total else 0.0,
-                "cum_s": cum,
+                "func": func,
+                "ncalls": entry.callcount,
+                "own_s": entry.inlinetime,
+                "pct": 100.0 * entry.inlinetime / total if total else 0.0,
+                "cum_s": entry.totaltime,
             }
         )
     return {"total_s": total, "rows": rows}
 
 
 # -------------------------------------------------------------------------- harness
+
+
+def source_digest() -> str:
+    """SHA-256 (12 hex digits) of the imported sansio_wss sources: which core was measured."""
+    folder = os.path.dirname(sansio_wss.__file__ or "")
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)) if folder else ():
+        if name.endswith(".py"):
+            with open(os.path.join(folder, name), "rb") as f:
+                digest.update(name.encode() + b"\0" + f.read())
+    return digest.hexdigest()[:12]
 
 
 def env_info() -> dict[str, Any]:
@@ -546,6 +573,7 @@ def env_info() -> dict[str, Any]:
         "cpu": cpu,
         "ncpu": os.cpu_count(),
         "sansio_wss": f"{sansio_wss.__version__} from {os.path.dirname(sansio_wss.__file__ or '?')}",
+        "sansio_wss_digest": source_digest(),
         "websockets": pkg_version("websockets"),
         "websockets_apply_mask": f"{mask.__module__}.{mask.__name__}",
         "websockets_c_speedups": speedups_importable and "speedups" in (mask.__module__ or ""),
@@ -721,7 +749,8 @@ def render(res: dict[str, Any], args: argparse.Namespace) -> str:
         f"{env['loadavg_end']} at end"
     )
     w(
-        f"- sansio_wss {env['sansio_wss']}; websockets {env['websockets']} (apply_mask: "
+        f"- sansio_wss {env['sansio_wss']} (sources sha256 {env['sansio_wss_digest']}); "
+        f"websockets {env['websockets']} (apply_mask: "
         f"`{env['websockets_apply_mask']}`, C speedups loaded: {env['websockets_c_speedups']}); "
         f"wsproto {env['wsproto']} (h11 {env['h11']})"
     )

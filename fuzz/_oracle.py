@@ -26,7 +26,7 @@ from sansio_wss import (
 from sansio_wss._connection import Connection
 from sansio_wss.sip import check_start_line
 
-__all__ = ["OracleError", "Watcher", "Wire", "check", "known_issue", "split"]
+__all__ = ["OracleError", "Watcher", "Wire", "check", "known_issue", "split", "transport_closed"]
 
 
 class OracleError(AssertionError):
@@ -43,10 +43,16 @@ STRICT = os.environ.get("FUZZ_STRICT", "") not in ("", "0")
 """FUZZ_STRICT=1: known, reported deviations fail the input too (see fuzz/README.md)."""
 
 
-def known_issue(ok: bool, name: str, what: str) -> None:
-    """Like `check`, for a deviation already reported; tolerated unless FUZZ_STRICT=1."""
+def known_issue(ok: bool, name: str, what: str) -> bool:
+    """Like `check`, for a deviation already reported: tolerated (returns `ok`) unless FUZZ_STRICT=1."""
     if not ok and STRICT:
         raise OracleError(f"[known issue {name}] {what}")
+    return ok
+
+
+def transport_closed(conn: Connection) -> bool:
+    """Whether the connection asks for the transport to be closed (read afresh, not narrowed by mypy)."""
+    return conn.transport_action is TransportAction.CLOSE
 
 
 def split(payload: bytes, cuts: list[int]) -> list[bytes]:
@@ -100,7 +106,14 @@ _CLIENT_EVENTS = (
     CloseReceived,
     ConnectionClosed,
 )
-_AFTER_OPEN = (SipMessageReceived, InvalidSipMessage, CrlfKeepalive, PingReceived, PongReceived, CloseReceived)
+_AFTER_OPEN = (
+    SipMessageReceived,
+    InvalidSipMessage,
+    CrlfKeepalive,
+    PingReceived,
+    PongReceived,
+    CloseReceived,
+)
 _CODE_OF_CAUSE = {
     Cause.PROTOCOL_ERROR: 1002,
     Cause.INVALID_UTF8: 1007,
@@ -269,7 +282,7 @@ class Watcher:
         check(isinstance(new, list) and isinstance(out, bytes), "events()/data_to_send() types")
         for event in new:
             self._event(event, out)
-        self.events.extend(new)
+            self.events.append(event)
         self.wire.feed(out)
         self._state()
         return new, out

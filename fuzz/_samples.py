@@ -117,12 +117,11 @@ _MESSAGE = (
     f"Content-Length: {len(_BODY.encode())}\r\n\r\n" + _BODY
 )
 
-SIP_MESSAGES: tuple[bytes, ...] = tuple(
-    text.encode("utf-8") for text in (_REGISTER, _INVITE, _OK, _MESSAGE)
-) + (
+SIP_MESSAGES: tuple[bytes, ...] = (
+    *(text.encode("utf-8") for text in (_REGISTER, _INVITE, _OK, _MESSAGE)),
     b"\r\n\r\n",  # RFC 5626 keepalive ping
     b"\r\n",  # its answer
     b"NOTIFY sip:a@b SIP/2.0\r\nContent-Length: 2\r\n\r\n\xff\xfe",  # binary body: not UTF-8
     b"hello, not SIP",
 )
-"""Messages the harnesses pick from; the last ones exercise keepalives, binary frames and InvalidSipMessage."""
+"""Messages the harnesses pick from; the last four exercise keepalives, binary and InvalidSipMessage."""

@@ -10,6 +10,8 @@ __all__ = [
     "CONTINUATION",
     "PING",
     "PONG",
+    "REPUNIT",
+    "REPUNIT_WORDS",
     "TEXT",
     "Violation",
     "MaskSource",
@@ -35,8 +37,8 @@ CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 
 # 0x01000000 repeated: multiplying a 32-bit mask by a slice of this int lays the
 # mask over a whole payload in one C-level multiplication (see `unmask`).
-_REPUNIT_WORDS = 1 << 14
-_REPUNIT = int.from_bytes(b"\x01\x00\x00\x00" * _REPUNIT_WORDS, "little")
+REPUNIT_WORDS = 1 << 14
+REPUNIT = int.from_bytes(b"\x01\x00\x00\x00" * REPUNIT_WORDS, "little")
 
 
 def unmask(payload: bytes, mask: bytes) -> bytes:
@@ -51,8 +53,8 @@ def unmask(payload: bytes, mask: bytes) -> bytes:
     n = len(payload)
     words = (n + 3) >> 2
     m = int.from_bytes(mask, "little")
-    if words <= _REPUNIT_WORDS:
-        spread = m * (_REPUNIT >> ((_REPUNIT_WORDS - words) << 5))
+    if words <= REPUNIT_WORDS:
+        spread = m * (REPUNIT >> ((REPUNIT_WORDS - words) << 5))
     else:
         spread = int.from_bytes(mask * words, "little")
     return (int.from_bytes(payload, "little") ^ spread).to_bytes(words << 2, "little")[:n]

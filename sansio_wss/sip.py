@@ -14,6 +14,7 @@ from .events import CrlfKeepalive, InvalidSipMessage, SipMessageReceived
 __all__ = [
     "KEEPALIVE_PING",
     "KEEPALIVE_PONG",
+    "START_LINE",
     "Destination",
     "WsUri",
     "check_start_line",
@@ -29,10 +30,11 @@ KEEPALIVE_PING = b"\r\n\r\n"
 KEEPALIVE_PONG = b"\r\n"
 """Its answer: a single CRLF, sent in the same frame type as the ping."""
 
-_START_LINE = re.compile(
+START_LINE: re.Pattern[bytes] = re.compile(
     rb"(?:[!%*+\-.`'~0-9A-Za-z_]+ [^\x00-\x20\x7f]+ [Ss][Ii][Pp]/2\.0"
     rb"|[Ss][Ii][Pp]/2\.0 [1-6][0-9][0-9] [^\x00-\x08\x0a-\x1f\x7f]*)\r\n"
 )
+"""A SIP request line or status line with its CRLF, at the start of a message (RFC 3261 7.1, 7.2)."""
 
 
 def is_text(message: bytes) -> bool:
@@ -48,7 +50,7 @@ def is_text(message: bytes) -> bool:
 
 def check_start_line(message: bytes) -> str | None:
     """None when `message` starts with a SIP request or status line, else why not."""
-    if _START_LINE.match(message) is None:
+    if START_LINE.match(message) is None:
         return "start line is not a SIP/2.0 request or status line"
     return None
 
@@ -62,7 +64,7 @@ def receive(
     a lone `\\r\\n` is the answer to ours. Anything else is a SIP message, or an
     `InvalidSipMessage` when its start line is garbage.
     """
-    if _START_LINE.match(message) is not None:
+    if START_LINE.match(message) is not None:
         return SipMessageReceived(message, binary), None
     if message == KEEPALIVE_PING:
         return CrlfKeepalive(True), KEEPALIVE_PONG

@@ -246,12 +246,12 @@ def test_bytearray_and_memoryview_input() -> None:
 
 
 def test_an_internal_error_fails_with_1011(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sansio_wss.sip
+    import sansio_wss._reader
 
     def broken(message: bytes, binary: bool) -> object:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(sansio_wss.sip, "receive", broken)
+    monkeypatch.setattr(sansio_wss._reader, "new_sip_message", broken)
     conn = open_server()
     conn.receive_data(frame(TEXT, REGISTER), 1.0)
     event = closed(conn.events())

@@ -1,0 +1,74 @@
+"""Fuzz the client's opening handshake: any reply bytes, in any reads, to our request with a fixed key."""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+from _oracle import Watcher, check, split, transport_closed
+from _samples import CLIENT_ACCEPT, CLIENT_KEY, HOST
+
+from sansio_wss import ClientConnection, Config, Opened, State
+
+CHUNKS = (1, 2, 4, 16, 1 << 16)
+SIZES = (256, 512, 1024, 16384)
+PORTS = (443, 8443)
+
+
+def run(data: bytes) -> Watcher:
+    """Feed `data` as the server's reply; returns the watcher for the seed tests.
+
+    Layout: integers from the end (Config, the last action, read boundaries),
+    the reply bytes from the front.
+    """
+    fdp = atheris.FuzzedDataProvider(data)
+    flags = fdp.ConsumeIntInRange(0, 255)
+    config = Config(
+        send_origin=bool(flags & 1),
+        origin="https://app.example.com" if flags & 2 else None,
+        handshake_timeout=None if flags & 4 else 10.0,
+        max_msg_chunks=CHUNKS[fdp.ConsumeIntInRange(0, len(CHUNKS) - 1)],
+        max_handshake_size=SIZES[fdp.ConsumeIntInRange(0, len(SIZES) - 1)],
+    )
+    port = PORTS[fdp.ConsumeIntInRange(0, len(PORTS) - 1)]
+    ending = fdp.ConsumeIntInRange(0, 3)
+    cuts = [fdp.ConsumeIntInRange(1, 1024) for _ in range(fdp.ConsumeIntInRange(0, 7))]
+    payload = fdp.ConsumeBytes(fdp.remaining_bytes())
+
+    now = 50.0
+    conn = ClientConnection(HOST, now, port=port, config=config, key=CLIENT_KEY)
+    watch = Watcher(conn, server=False)
+    _, request = watch.step()
+    check(f"\r\nSec-WebSocket-Key: {CLIENT_KEY}\r\n".encode() in request, "our request lacks the key")
+    check(request.endswith(b"\r\n\r\n") and conn.state is State.CONNECTING, "request queued at once")
+    for chunk in split(payload, cuts):
+        now += 0.25
+        watch.feed(chunk, now)
+        watch.step()
+    if isinstance(watch.opened, Opened):
+        head = watch.opened.response.lower()
+        check(f"sec-websocket-accept: {CLIENT_ACCEPT}\r\n".lower().encode() in head, "opened on a bad accept")
+    if ending == 1:
+        conn.receive_eof(now)
+    elif ending == 2:
+        timer = conn.get_timer()
+        conn.handle_timer(now + 20.0 if timer is None else timer)
+    elif ending == 3:
+        conn.transport_failed(now, "fuzz")
+    watch.step()
+    if watch.closed is not None and not transport_closed(conn):
+        conn.handle_timer(now + 1000.0)
+        watch.step()
+        check(transport_closed(conn), "lingering does not end at close_timeout")
+    return watch
+
+
+def TestOneInput(data: bytes) -> None:  # noqa: N802 (the OSS-Fuzz entry point's name)
+    """The atheris entry point."""
+    run(data)
+
+
+if __name__ == "__main__":
+    atheris.instrument_all()
+    atheris.Setup(sys.argv, TestOneInput)
+    atheris.Fuzz()

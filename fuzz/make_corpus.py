@@ -1,0 +1,478 @@
+"""Rebuild the committed seed corpora in fuzz/corpus/ and check that each seed reaches what it is meant to."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fuzz_connection
+import fuzz_frames
+import fuzz_handshake_client
+import fuzz_handshake_server
+import fuzz_sip
+from _samples import CHROME_REQUEST, CLIENT_ACCEPT, HOST, SIP_MESSAGES, reply_101
+
+from sansio_wss import Cause, CloseReceived, InvalidSipMessage, Opened, SipMessageReceived
+from sansio_wss._frames import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, encode
+
+HERE = Path(__file__).resolve().parent
+REGISTER, INVITE, OK, MESSAGE, KEEPALIVE, PONG_CRLF, BINARY_NOTIFY, NOT_SIP = SIP_MESSAGES
+MASK = b"\x37\xfa\x21\x3d"
+
+
+class Seed:
+    """Writes an input the way atheris' FuzzedDataProvider reads it back.
+
+    The provider takes bytes (ConsumeBytes, ConsumeUnicode) from the front and
+    integers from the back, each integer as just enough bytes for its range,
+    most significant first. `value()` is the bytes.
+    """
+
+    def __init__(self) -> None:
+        self.front = bytearray()
+        self.back = bytearray()
+
+    def int(self, low: int, high: int, value: int) -> Seed:
+        span, raw = high - low, value - low
+        if not 0 <= raw <= span:
+            raise ValueError(f"{value} not in [{low}, {high}]")
+        size = 0
+        while span >> (8 * size):
+            size += 1
+        self.back += raw.to_bytes(size, "big")
+        return self
+
+    def bool(self, value: bool) -> Seed:
+        return self.int(0, 1, int(value))
+
+    def bytes(self, data: bytes) -> Seed:
+        self.front += data
+        return self
+
+    def ascii(self, text: str) -> Seed:
+        """For ConsumeUnicode(len(text)): a type byte choosing ASCII, then the text."""
+        if text:
+            self.front += b"\x01" + text.encode("ascii")
+        return self
+
+    def value(self) -> bytes:
+        return bytes(self.front) + bytes(reversed(self.back))
+
+
+# ------------------------------------------------------------------- handshakes
+
+
+def server_seed(
+    payload: bytes,
+    *,
+    flags: int = 3,
+    origins: int = 1,
+    resources: int = 1,
+    chunks: int = 2,
+    size: int = 3,
+    verdict: int = 0,
+    ending: int = 0,
+    cuts: tuple[int, ...] = (),
+) -> bytes:
+    """fuzz_handshake_server.run's layout; flags: 1 require_origin, 2 auto_accept, 4 no timeout."""
+    seed = Seed().int(0, 255, flags).int(0, 2, origins).int(0, 2, resources).int(0, 4, chunks).int(0, 3, size)
+    seed.int(0, 255, verdict).int(0, 3, ending).int(0, 7, len(cuts))
+    for cut in cuts:
+        seed.int(1, 1024, cut)
+    return seed.bytes(payload).value()
+
+
+def client_seed(
+    payload: bytes,
+    *,
+    flags: int = 1,
+    chunks: int = 2,
+    size: int = 3,
+    port: int = 0,
+    ending: int = 0,
+    cuts: tuple[int, ...] = (),
+) -> bytes:
+    """fuzz_handshake_client.run's layout; flags: 1 send_origin, 2 fixed origin, 4 no timeout."""
+    seed = Seed().int(0, 255, flags).int(0, 4, chunks).int(0, 3, size).int(0, 1, port).int(0, 3, ending)
+    seed.int(0, 7, len(cuts))
+    for cut in cuts:
+        seed.int(1, 1024, cut)
+    return seed.bytes(payload).value()
+
+
+MINIMAL_REQUEST = (
+    b"GET /ws HTTP/1.1\r\nHost: sip.example.com:8443\r\nUpgrade: websocket\r\n"
+    b"Connection: keep-alive, Upgrade\r\nSec-WebSocket-Key: AQIDBAUGBwgJCgsMDQ4PEA==\r\n"
+    b"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: sip, msrp\r\n"
+    b"Origin: https://app.example.com\r\n\r\n"
+)
+
+
+def closed_with(status: int | None, cause: Cause | None = None) -> Callable[[Any], bool]:
+    def ok(watch: Any) -> bool:
+        closed = watch.closed
+        return bool(closed is not None and closed.status == status and (cause is None or closed.cause is cause))
+
+    return ok
+
+
+def opened(watch: Any) -> bool:
+    return watch.opened is not None
+
+
+def server_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
+    no_origin = CHROME_REQUEST.replace(b"Origin: https://app.example.com\r\n", b"")
+    return {
+        "chrome_auto_accept": (server_seed(CHROME_REQUEST), opened),
+        "chrome_split_manual_accept": (server_seed(CHROME_REQUEST, flags=1, chunks=4, cuts=(90, 1, 300)), opened),
+        "chrome_manual_reject_401": (server_seed(CHROME_REQUEST, flags=1, verdict=129), closed_with(401)),
+        "minimal_request": (server_seed(MINIMAL_REQUEST, origins=0, resources=2, cuts=(3,)), closed_with(404)),
+        "missing_origin_403": (server_seed(no_origin), closed_with(403)),
+        "version_8_426": (server_seed(CHROME_REQUEST.replace(b"Version: 13", b"Version: 8")), closed_with(426)),
+        "head_too_big_431": (server_seed(CHROME_REQUEST, size=0), closed_with(431)),
+        "chunk_limit": (server_seed(CHROME_REQUEST, chunks=0, cuts=(10,)), closed_with(None, Cause.CHUNK_LIMIT)),
+        "timeout": (server_seed(CHROME_REQUEST[:200], ending=2), closed_with(None, Cause.HANDSHAKE_TIMEOUT)),
+        "bare_lf_400": (server_seed(CHROME_REQUEST.replace(b"\r\n", b"\n", 2)), closed_with(400)),
+        "data_after_head_400": (server_seed(CHROME_REQUEST + encode(TEXT, OK, MASK)), closed_with(400)),
+        "post_method_400": (server_seed(CHROME_REQUEST.replace(b"GET", b"POST", 1)), closed_with(400)),
+    }
+
+
+def client_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
+    def rejected(status: int) -> Callable[[Any], bool]:
+        return closed_with(status, Cause.HANDSHAKE_REJECTED)
+
+    challenge = (
+        b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"example.com\", nonce=\"abc\"\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: 13\r\n\r\nUnauthorized\n"
+    )
+    redirect = b"HTTP/1.1 302 Found\r\nLocation: wss://edge2.example.com/ws\r\nContent-Length: 0\r\n\r\n"
+    return {
+        "reply_101": (client_seed(reply_101()), opened),
+        "reply_101_split_then_frames": (
+            client_seed(reply_101() + encode(TEXT, OK) + encode(PING, b"hi"), chunks=4, cuts=(1, 40, 2, 100)),
+            opened,
+        ),
+        "wrong_accept": (client_seed(reply_101(accept="x" + CLIENT_ACCEPT[1:])), closed_with(101)),
+        "challenge_401": (client_seed(challenge, port=1), rejected(401)),
+        "redirect_302": (client_seed(redirect), rejected(302)),
+        "extension_named": (
+            client_seed(reply_101(extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")),
+            closed_with(101),
+        ),
+        "http_1_0": (client_seed(reply_101().replace(b"HTTP/1.1", b"HTTP/1.0")), closed_with(None)),
+        "truncated_timeout": (client_seed(reply_101()[:60], ending=2), closed_with(None, Cause.HANDSHAKE_TIMEOUT)),
+        "obs_fold": (client_seed(reply_101(extra=b"X-Folded: a\r\n b\r\n")), closed_with(101)),
+    }
+
+
+# ------------------------------------------------------------------------ frames
+
+
+def masked(opcode: int, payload: bytes, fin: bool = True) -> bytes:
+    return encode(opcode, payload, MASK, fin)
+
+
+def stream_seed(
+    payload: bytes, *, to_server: bool = True, size: int = 5, chunks: int = 2, cuts: tuple[int, ...] = ()
+) -> bytes:
+    """fuzz_frames.run's stream layout; size and chunks index fuzz_frames.SIZES and CHUNKS."""
+    seed = Seed().int(0, 3, 0).int(0, 6, size).int(0, 4, chunks).bool(to_server).int(0, 15, len(cuts))
+    for cut in cuts:
+        seed.int(1, 300, cut)
+    return seed.bytes(payload).value()
+
+
+def round_trip_seed(message: bytes, *, fragments: int, text: bool, ping: bool, cuts: tuple[int, ...]) -> bytes:
+    seed = Seed().int(0, 3, 3).int(1, 8, fragments).bool(text).bool(ping).int(0, 7, 0)
+    seed.bytes(MASK * (fragments + 1))
+    for cut in cuts:
+        seed.int(0, 4096, cut)
+    return seed.bytes(message).value()
+
+
+def server_sees(watch_pick: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    return lambda result: bool(watch_pick(result))
+
+
+def frame_seeds() -> dict[str, bytes]:
+    fragmented = (
+        masked(TEXT, INVITE[:100], fin=False)
+        + masked(PING, b"keepalive")
+        + masked(CONTINUATION, INVITE[100:300], fin=False)
+        + masked(CONTINUATION, INVITE[300:])
+    )
+    return {
+        "server_sip_messages": stream_seed(masked(TEXT, REGISTER) + masked(TEXT, OK) + masked(TEXT, MESSAGE)),
+        "server_fragmented_with_ping": stream_seed(fragmented, cuts=(50, 3, 200)),
+        "server_binary_and_keepalive": stream_seed(masked(BINARY, BINARY_NOTIFY) + masked(TEXT, KEEPALIVE)),
+        "server_ping_pong_close": stream_seed(
+            masked(PING, b"1") + masked(PONG, b"") + masked(CLOSE, b"\x03\xe8bye") + masked(TEXT, OK)
+        ),
+        "server_unmasked_1002": stream_seed(encode(TEXT, REGISTER)),
+        "server_rsv_bit_1002": stream_seed(bytes([0xC1]) + masked(TEXT, OK)[1:]),
+        "server_reserved_opcode": stream_seed(masked(0x3, b"x") + masked(0xB, b"")),
+        "server_bad_utf8_1007": stream_seed(masked(TEXT, b"OPTIONS sip:a SIP/2.0\r\n\xc3\x28")),
+        "server_too_big_1009": stream_seed(masked(TEXT, INVITE), size=1),
+        "server_16bit_length": stream_seed(b"\x81\xfe\x00\x7d" + MASK + b"x" * 125),
+        "server_64bit_length": stream_seed(b"\x82\xff" + (70000).to_bytes(8, "big") + MASK + b"y" * 300, size=6),
+        "server_close_bad_code": stream_seed(masked(CLOSE, b"\x03\xed")),
+        "server_chunk_limit": stream_seed(masked(TEXT, REGISTER), chunks=1, cuts=(20, 20, 20)),
+        "client_sip_messages": stream_seed(
+            encode(TEXT, OK) + encode(TEXT, PONG_CRLF) + encode(PING, b"") + encode(CLOSE, b"\x03\xe9"),
+            to_server=False,
+        ),
+        "client_masked_1002": stream_seed(masked(TEXT, OK), to_server=False),
+        "round_trip_invite_text": round_trip_seed(INVITE, fragments=3, text=True, ping=True, cuts=(77, 400)),
+        "round_trip_binary": round_trip_seed(BINARY_NOTIFY, fragments=2, text=False, ping=False, cuts=(30,)),
+        "round_trip_keepalive": round_trip_seed(KEEPALIVE, fragments=1, text=True, ping=False, cuts=()),
+        "round_trip_utf8_split": round_trip_seed(MESSAGE, fragments=2, text=True, ping=False, cuts=(len(MESSAGE) - 5,)),
+    }
+
+
+# --------------------------------------------------------------------------- sip
+
+
+def sip_seeds() -> dict[str, bytes]:
+    texts = {
+        "register": REGISTER,
+        "ok": OK,
+        "keepalive": KEEPALIVE,
+        "crlf": PONG_CRLF,
+        "not_sip": NOT_SIP,
+        "binary_notify": BINARY_NOTIFY,
+        "wss_uri": b"wss://sip.example.com:8443/ws",
+        "ws_ipv6_uri": b"ws://[2001:db8::1]/sip",
+        "sip_uri_ws": b"sip:alice@example.com;transport=ws",
+        "sips_uri_wss": b"sips:[2001:db8::1]:5061;transport=wss;lr",
+        "sip_uri_udp": b"sip:bob@192.0.2.4:5060;transport=udp",
+    }
+    return {name: Seed().bool(False).int(1, 65535, 443).bytes(body).value() for name, body in texts.items()}
+
+
+# -------------------------------------------------------------------- connection
+
+
+class Script:
+    """Writes a fuzz_connection input op by op (the op numbers are fuzz_connection.Script.op's)."""
+
+    def __init__(self, server: bool, *, flags: int, ping: int = 2, idle: int = 0, chunks: int = 3) -> None:
+        self.seed = Seed().bool(server).int(0, 255, flags).int(0, 2, ping).int(0, 2, idle).int(0, 3, chunks)
+        self.server = server
+
+    def _feed(self, cut: int = 0) -> None:
+        self.seed.bool(bool(cut))
+        if cut:
+            self.seed.int(1, cut + 1, cut)
+
+    def handshake(self, index: int = 0) -> Script:
+        self.seed.int(0, 12, 10).int(0, 2, index)
+        self._feed()
+        return self
+
+    def frame(self, opcode: int, message: bytes | None = None, fin: bool = True, raw: bytes = b"") -> Script:
+        seed = self.seed.int(0, 12, 1).int(0, 7, fuzz_connection.OPCODES.index(opcode)).int(0, 3, 1 if fin else 0)
+        self._payload(message, raw)
+        self._mask()
+        self._feed()
+        return self
+
+    def _payload(self, message: bytes | None, raw: bytes = b"") -> None:
+        if message is not None:
+            self.seed.int(0, len(SIP_MESSAGES), SIP_MESSAGES.index(message))
+        else:
+            self.seed.int(0, len(SIP_MESSAGES), len(SIP_MESSAGES)).int(0, 200, len(raw)).bytes(raw)
+
+    def _mask(self) -> None:
+        self.seed.int(0, 15, 5)
+        if self.server:
+            self.seed.bytes(MASK)
+
+    def raw(self, data: bytes, cut: int = 0) -> Script:
+        self.seed.int(0, 12, 0).int(1, 64, len(data)).bytes(data)
+        self.seed.bool(bool(cut))
+        if cut:
+            self.seed.int(1, len(data) - 1, cut)
+        return self
+
+    def advance(self, tenths: int) -> Script:
+        self.seed.int(0, 12, 2).int(0, 400, tenths)
+        return self
+
+    def timer(self) -> Script:
+        self.seed.int(0, 12, 3)
+        return self
+
+    def eof(self) -> Script:
+        self.seed.int(0, 12, 4)
+        return self
+
+    def send(self, message: bytes) -> Script:
+        self.seed.int(0, 12, 6).int(0, 2, 0)
+        self._payload(message)
+        return self
+
+    def ping(self, payload: bytes) -> Script:
+        self.seed.int(0, 12, 7).int(0, 130, len(payload)).bytes(payload)
+        return self
+
+    def close(self, code: int, reason: str = "") -> Script:
+        self.seed.int(0, 12, 8).bool(False).int(0, 65535, code).int(0, 70, len(reason)).ascii(reason)
+        return self
+
+    def accept(self, headers: int = 0) -> Script:
+        self.seed.int(0, 12, 9).int(0, len(fuzz_connection.HEADER_SETS) - 1, headers).bool(True)
+        return self
+
+    def reject(self, status: int, headers: int = 0) -> Script:
+        self.seed.int(0, 12, 9).int(0, len(fuzz_connection.HEADER_SETS) - 1, headers).bool(False)
+        self.seed.int(300, 700, status).bool(False)
+        return self
+
+    def peer_close(self, code: int, reason: bytes = b"") -> Script:
+        self.seed.int(0, 12, 11).bool(True).int(0, 5000, code).int(0, 20, len(reason)).bytes(reason)
+        self._mask()
+        self._feed()
+        return self
+
+    def keepalive(self) -> Script:
+        self.seed.int(0, 12, 12).bool(True)
+        self._mask()
+        self._feed()
+        return self
+
+    def value(self) -> bytes:
+        return self.seed.value()
+
+
+def connection_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
+    def ended(cause: Cause, clean: bool | None = None) -> Callable[[Any], bool]:
+        def ok(script: Any) -> bool:
+            closed = script.watch.closed
+            return bool(closed is not None and closed.cause is cause and clean in (None, closed.clean))
+
+        return ok
+
+    def saw(kind: type) -> Callable[[Any], bool]:
+        return lambda script: any(isinstance(e, kind) for e in script.watch.events)
+
+    auto, manual = 1 | 2, 2
+    return {
+        "server_register_and_close": (
+            Script(True, flags=auto)
+            .handshake()
+            .frame(TEXT, REGISTER)
+            .send(OK)
+            .ping(b"are you there")
+            .frame(PONG, raw=b"are you there")
+            .peer_close(1000, b"bye")
+            .eof()
+            .value(),
+            ended(Cause.PEER_CLOSED, clean=True),
+        ),
+        "server_manual_accept_pong_timeout": (
+            Script(True, flags=manual | 4, ping=1)
+            .handshake()
+            .accept(1)
+            .frame(TEXT, INVITE)
+            .timer()
+            .timer()
+            .value(),
+            ended(Cause.PONG_TIMEOUT),
+        ),
+        "server_manual_reject_401": (
+            Script(True, flags=manual).handshake().reject(401, 2).eof().value(),
+            ended(Cause.HANDSHAKE_REJECTED),
+        ),
+        "server_fragments_and_keepalive": (
+            Script(True, flags=auto, chunks=2)
+            .handshake()
+            .frame(TEXT, MESSAGE, fin=False)
+            .frame(PING, raw=b"p")
+            .frame(CONTINUATION, raw=b" more text")
+            .keepalive()
+            .frame(BINARY, BINARY_NOTIFY)
+            .close(1001, "going away")
+            .advance(100)
+            .value(),
+            ended(Cause.CLOSE_TIMEOUT),
+        ),
+        "server_commands_refused": (
+            Script(True, flags=auto)
+            .send(REGISTER)
+            .ping(b"x" * 126)
+            .close(1005)
+            .accept()
+            .raw(b"GET / HTTP/1.1\r\n", cut=5)
+            .timer()
+            .value(),
+            ended(Cause.HANDSHAKE_TIMEOUT),
+        ),
+        "client_invite_and_close": (
+            Script(False, flags=1)
+            .handshake()
+            .frame(TEXT, OK)
+            .send(INVITE)
+            .keepalive()
+            .close(1000, "bye")
+            .peer_close(1000)
+            .eof()
+            .value(),
+            ended(Cause.LOCAL_CLOSED, clean=True),
+        ),
+        "client_rejected_401": (
+            Script(False, flags=1).handshake(2).value(),
+            ended(Cause.HANDSHAKE_REJECTED),
+        ),
+        "client_idle_timeout": (
+            Script(False, flags=1, idle=1).handshake(1).frame(TEXT, REGISTER).advance(30).timer().value(),
+            ended(Cause.CLOSE_TIMEOUT),
+        ),
+        "client_garbage_after_open": (
+            Script(False, flags=1).handshake().raw(b"\x81\x05hel", cut=2).raw(b"lo\x8f\x00").value(),
+            saw(InvalidSipMessage),
+        ),
+    }
+
+
+def write(name: str, seeds: dict[str, bytes]) -> None:
+    folder = HERE / "corpus" / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for label, data in seeds.items():
+        digest = hashlib.sha1(data).hexdigest()[:10]
+        (folder / f"{label}-{digest}").write_bytes(data)
+
+
+def checked(
+    name: str, run: Callable[[bytes], Any], seeds: dict[str, tuple[bytes, Callable[[Any], bool]]]
+) -> dict[str, bytes]:
+    failed = [label for label, (data, ok) in seeds.items() if not ok(run(data))]
+    if failed:
+        raise SystemExit(f"{name}: seeds that miss their target: {', '.join(failed)}")
+    return {label: data for label, (data, _) in seeds.items()}
+
+
+def main() -> None:
+    """Write every corpus; refuse when a seed no longer reaches its target (the harness layout changed)."""
+    write("fuzz_handshake_server", checked("server", fuzz_handshake_server.run, server_seeds()))
+    write("fuzz_handshake_client", checked("client", fuzz_handshake_client.run, client_seeds()))
+    for data in frame_seeds().values():
+        fuzz_frames.run(data)
+    write("fuzz_frames", frame_seeds())
+    for data in sip_seeds().values():
+        fuzz_sip.run(data)
+    write("fuzz_sip", sip_seeds())
+    write("fuzz_connection", checked("connection", fuzz_connection.run, connection_seeds()))
+    print(f"corpora written under {HERE / 'corpus'}", file=sys.stderr)
+    _ = (os, HOST, CloseReceived, Opened, SipMessageReceived)
+
+
+if __name__ == "__main__":
+    main()
