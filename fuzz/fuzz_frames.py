@@ -51,10 +51,8 @@ def stream(fdp: atheris.FuzzedDataProvider, config: Config) -> Watcher:
         if pings and not watch.wire.close_sent:
             pongs = [p for op, p in watch.wire.frames if op == 0xA]
             check(pongs[-len(pings) :] == pings, "a Ping was not answered by its Pong")
-    events = list(watch.events)
     watch.conn.receive_eof(now)
     watch.step()
-    watch.events[:] = events  # the seed checks look at what the frames caused, not at the EOF
     return watch
 
 
