@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import struct
+
 from ._frames import (
     BINARY,
     CLOSE,
@@ -20,6 +22,9 @@ from .events import Cause, CloseReceived, ConnectionClosed, Event
 from .sip import is_text
 
 __all__ = ["Connection"]
+
+_SHORT_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in (TEXT, BINARY)}
+_pack_head16 = struct.Struct(">BBH").pack
 
 _CAUSE_OF_CODE = {1002: Cause.PROTOCOL_ERROR, 1007: Cause.INVALID_UTF8, 1009: Cause.MESSAGE_TOO_BIG}
 _REASON_OF_CODE = {
@@ -110,8 +115,9 @@ class Connection(FrameReader):
         out = self._out
         if not out:
             return b""
-        self._out = []
-        return b"".join(out)
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
 
     def get_timer(self) -> float | None:
         """The earliest deadline (same clock as `now`), or None: call `handle_timer` then."""
@@ -213,11 +219,24 @@ class Connection(FrameReader):
 
     def send(self, message: bytes | str, now: float) -> None:
         """Send one SIP message: a text frame when it is UTF-8, binary otherwise (RFC 7118 4.2)."""
-        self._require("send")
+        if self._state is not State.OPEN:
+            self._require("send")
         if isinstance(message, str):
-            self._queue(TEXT, message.encode("utf-8"))
+            payload = message.encode("utf-8")
+            opcode = TEXT
         else:
-            self._queue(TEXT if is_text(message) else BINARY, bytes(message))
+            payload = message if type(message) is bytes else bytes(message)
+            opcode = TEXT if payload.isascii() or is_text(payload) else BINARY
+        if self._masks is None:  # server frames: the header is built here, once per message
+            n = len(payload)
+            if n < 126:
+                self._out.append(_SHORT_HEADS[opcode][n] + payload)
+            elif n < 65536:
+                self._out.append(_pack_head16(0x80 | opcode, 126, n) + payload)
+            else:
+                self._out.append(encode(opcode, payload))
+        else:
+            self._queue(opcode, payload)
         self._last_msg = now
 
     def ping(self, payload: bytes, now: float) -> None:

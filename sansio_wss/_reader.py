@@ -17,6 +17,7 @@ cannot complete within the limit, so the connection fails there with 1008.
 from __future__ import annotations
 
 import codecs
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import sip
@@ -58,8 +59,8 @@ def new_sip_message(message: bytes, binary: bool) -> SipMessageReceived:
 
 
 _new = object.__new__
-_set_message = SipMessageReceived.message.__set__  # type: ignore[attr-defined]
-_set_binary = SipMessageReceived.binary.__set__  # type: ignore[attr-defined]
+_set_message: Callable[[object, bytes], None] = vars(SipMessageReceived)["message"].__set__
+_set_binary: Callable[[object, bool], None] = vars(SipMessageReceived)["binary"].__set__
 
 
 class FrameReader:
