@@ -272,7 +272,8 @@ class Connection(FrameReader):
         if state in COMMANDS[command]:
             return
         if command in ("send", "ping") and state is not State.CONNECTING:
-            code, reason = self._sent_close if self._closed is None else (self._closed.code, self._closed.reason)
+            closed = self._closed
+            code, reason = self._sent_close if closed is None else (closed.code, closed.reason)
             raise ConnectionClosedError(code, reason)
         raise LocalProtocolError(f"cannot {command} in state {state.name}")
 

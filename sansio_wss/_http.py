@@ -76,7 +76,7 @@ def parse_request_head(head: bytes) -> tuple[str, str, Headers]:
 
 def parse_response_head(head: bytes) -> tuple[int, str, Headers]:
     """Parse a response head: (status, reason phrase, fields). Raises HttpError."""
-    start, _, rest = head.partition(b"\r\n")
+    start = head.partition(b"\r\n")[0]
     m = _STATUS_LINE.fullmatch(start)
     if m is None:
         raise HttpError(0, f"malformed status line {start[:60]!r}")

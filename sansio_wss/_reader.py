@@ -146,7 +146,7 @@ class FrameReader:
                     raise Violation(
                         1002, "unmasked frame from a client" if expect_mask else "masked frame from a server"
                     )
-                if (b0 == 0x81 or b0 == 0x82) and not self._frag_opcode:
+                if (b0 == 0x81 or b0 == 0x82) and not self._frag_opcode:  # noqa: PLR1714 (faster than a set)
                     # The common case, kept inline: a whole SIP message in one frame.
                     if n > max_size:
                         raise Violation(1009, f"message over max_message_size ({max_size} bytes)")

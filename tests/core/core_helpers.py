@@ -8,10 +8,12 @@ import hashlib
 from sansio_wss import (
     ClientConnection,
     Config,
+    Connection,
     ConnectionClosed,
     Event,
     ServerConnection,
     State,
+    TransportAction,
 )
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
@@ -148,3 +150,13 @@ def unmask_client_frame(data: bytes) -> tuple[int, bytes]:
     mask = data[pos : pos + 4]
     body = data[pos + 4 : pos + 4 + n]
     return data[0] & 0x0F, bytes(b ^ mask[i % 4] for i, b in enumerate(body))
+
+
+def action(conn: Connection) -> TransportAction:
+    """`conn.transport_action`, read through a call so that mypy does not narrow it between steps."""
+    return conn.transport_action
+
+
+def state(conn: Connection) -> State:
+    """`conn.state`, read through a call so that mypy does not narrow it between steps."""
+    return conn.state

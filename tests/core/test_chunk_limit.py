@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
-from core_helpers import REGISTER, closed, frame, open_server, sent_close_code
+from core_helpers import REGISTER, closed, frame, open_server, sent_close_code, state
 
 from sansio_wss import Cause, Config, PingReceived, SipMessageReceived, State
 
@@ -13,7 +15,7 @@ TEXT, PING = 1, 9
 def _feed(data: bytes, cuts: list[int], limit: int) -> tuple[object, ...]:
     conn = open_server(Config(max_msg_chunks=limit))
     bounds = [0, *cuts, len(data)]
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         conn.receive_data(data[a:b], 1.0)
     return tuple(conn.events())
 
@@ -35,11 +37,15 @@ def test_one_read_more_fails_with_1008(limit: int) -> None:
     assert (event.code, event.cause, event.clean) == (1008, Cause.CHUNK_LIMIT, False)
     assert "max_msg_chunks" in event.detail
     assert sent_close_code(conn.data_to_send()) == 1008
-    assert conn.state is State.CLOSED
+    assert state(conn) is State.CLOSED
 
 
 def test_fragments_count_as_one_message() -> None:
-    data = frame(TEXT, REGISTER[:50], fin=False) + frame(0, REGISTER[50:200], fin=False) + frame(0, REGISTER[200:])
+    data = (
+        frame(TEXT, REGISTER[:50], fin=False)
+        + frame(0, REGISTER[50:200], fin=False)
+        + frame(0, REGISTER[200:])
+    )
     a, b = len(frame(TEXT, REGISTER[:50], fin=False)), len(data) - 3
     assert _feed(data, [a, b], 3) == (SipMessageReceived(REGISTER, False),)
     assert closed(list(_feed(data, [a, a + 5, b], 3))).cause is Cause.CHUNK_LIMIT  # type: ignore[arg-type]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from core_helpers import KEY, REGISTER, closed, reply_101, server_frame
+from core_helpers import KEY, REGISTER, action, closed, reply_101, server_frame, state
 
 from sansio_wss import (
     Cause,
@@ -75,7 +75,7 @@ def test_good_reply_opens_and_frames_in_the_same_read_are_delivered() -> None:
     assert isinstance(opened, Opened) and opened.subprotocol == "sip"
     assert opened.response == reply_101()
     assert message == SipMessageReceived(REGISTER, False)
-    assert conn.state is State.OPEN and conn.get_timer() == 30.0
+    assert state(conn) is State.OPEN and conn.get_timer() == 30.0
 
 
 def _reply(status_line: str, *fields: str, body: str = "") -> bytes:
@@ -95,18 +95,45 @@ def _without(prefix: str, *extra: str) -> list[str]:
 
 
 FAILED: list[tuple[str, bytes, int | None]] = [
-    ("wrong accept", _reply("HTTP/1.1 101 Switching Protocols", *_without(
-        "Sec-WebSocket-Accept", "Sec-WebSocket-Accept: x3pPLMBiTxaQ9kYGzzhZRbK+xOo=")), 101),
-    ("truncated accept (OpenSIPS prefix bug)", _reply("HTTP/1.1 101 Switching Protocols", *_without(
-        "Sec-WebSocket-Accept", "Sec-WebSocket-Accept: s3pPLMBiTx")), 101),
-    ("accept in lower case", _reply("HTTP/1.1 101 Switching Protocols", *_without(
-        "Sec-WebSocket-Accept", "Sec-WebSocket-Accept: S3PPLMBITXAQ9KYGZZHZRBK+XOO=")), 101),
+    (
+        "wrong accept",
+        _reply(
+            "HTTP/1.1 101 Switching Protocols",
+            *_without("Sec-WebSocket-Accept", "Sec-WebSocket-Accept: x3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+        ),
+        101,
+    ),
+    (
+        "truncated accept (OpenSIPS prefix bug)",
+        _reply(
+            "HTTP/1.1 101 Switching Protocols",
+            *_without("Sec-WebSocket-Accept", "Sec-WebSocket-Accept: s3pPLMBiTx"),
+        ),
+        101,
+    ),
+    (
+        "accept in lower case",
+        _reply(
+            "HTTP/1.1 101 Switching Protocols",
+            *_without("Sec-WebSocket-Accept", "Sec-WebSocket-Accept: S3PPLMBITXAQ9KYGZZHZRBK+XOO="),
+        ),
+        101,
+    ),
     ("no accept", _reply("HTTP/1.1 101 Switching Protocols", *_without("Sec-WebSocket-Accept")), 101),
     ("no subprotocol", _reply("HTTP/1.1 101 Switching Protocols", *_without("Sec-WebSocket-Protocol")), 101),
-    ("other subprotocol", _reply("HTTP/1.1 101 Switching Protocols", *_without(
-        "Sec-WebSocket-Protocol", "Sec-WebSocket-Protocol: msrp")), 101),
-    ("extension not offered", _reply("HTTP/1.1 101 Switching Protocols", *GOOD_101,
-                                     "Sec-WebSocket-Extensions: permessage-deflate"), 101),
+    (
+        "other subprotocol",
+        _reply(
+            "HTTP/1.1 101 Switching Protocols",
+            *_without("Sec-WebSocket-Protocol", "Sec-WebSocket-Protocol: msrp"),
+        ),
+        101,
+    ),
+    (
+        "extension not offered",
+        _reply("HTTP/1.1 101 Switching Protocols", *GOOD_101, "Sec-WebSocket-Extensions: permessage-deflate"),
+        101,
+    ),
     ("no Upgrade", _reply("HTTP/1.1 101 Switching Protocols", *_without("Upgrade")), 101),
     ("no Connection", _reply("HTTP/1.1 101 Switching Protocols", *_without("Connection")), 101),
     ("HTTP/1.0", _reply("HTTP/1.0 101 Switching Protocols", *GOOD_101), None),
@@ -129,7 +156,7 @@ def test_bad_replies_fail_the_handshake(name: str, data: bytes, status: int | No
         1006,
         False,
     )
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
     assert conn.data_to_send() == b""
 
 
@@ -137,8 +164,15 @@ def test_bad_replies_fail_the_handshake(name: str, data: bytes, status: int | No
     ("data", "status"),
     [
         (_reply("HTTP/1.1 302 Moved Temporarily", "Location: /ws", "Content-Length: 0"), 302),
-        (_reply("HTTP/1.1 401 Unauthorized", 'WWW-Authenticate: Digest realm="pbx"',
-                "Content-Length: 5", body="nope\n"), 401),
+        (
+            _reply(
+                "HTTP/1.1 401 Unauthorized",
+                'WWW-Authenticate: Digest realm="pbx"',
+                "Content-Length: 5",
+                body="nope\n",
+            ),
+            401,
+        ),
         (_reply("HTTP/1.1 403 Forbidden", "Content-Length: 0"), 403),
         (_reply("HTTP/1.1 400 ", "Sec-WebSocket-Version: 13"), 400),
         (_reply("HTTP/1.1 503 Service Unavailable"), 503),
@@ -162,7 +196,7 @@ def test_reply_over_more_reads_than_max_msg_chunks() -> None:
     data = reply_101()
     conn = client(Config(max_msg_chunks=2))
     conn.receive_data(data[:5], 0.0)
-    assert conn.state is State.CONNECTING
+    assert state(conn) is State.CONNECTING
     conn.receive_data(data[5:10], 0.0)
     assert closed(conn.events()).cause is Cause.CHUNK_LIMIT
 
@@ -172,7 +206,7 @@ def test_reply_in_pieces_within_the_limit() -> None:
     conn = client(Config(max_msg_chunks=3))
     for piece in (data[:5], data[5:-1], data[-1:]):
         conn.receive_data(piece, 0.0)
-    assert conn.state is State.OPEN
+    assert state(conn) is State.OPEN
 
 
 def test_handshake_timeout() -> None:
@@ -180,7 +214,7 @@ def test_handshake_timeout() -> None:
     assert conn.get_timer() == 0.3
     conn.handle_timer(0.3)
     event = closed(conn.events())
-    assert event.cause is Cause.HANDSHAKE_TIMEOUT and conn.transport_action is TransportAction.CLOSE
+    assert event.cause is Cause.HANDSHAKE_TIMEOUT and action(conn) is TransportAction.CLOSE
 
 
 def test_opensips_parameters_build_a_client() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from typing import Any
 
 import pytest
@@ -12,7 +13,12 @@ from sansio_wss import Config, ConfigError
 
 def test_defaults() -> None:
     config = Config()
-    assert (config.port, config.resource, config.max_msg_chunks, config.max_message_size) == (443, "/", 4, 65536)
+    assert (config.port, config.resource, config.max_msg_chunks, config.max_message_size) == (
+        443,
+        "/",
+        4,
+        65536,
+    )
     assert config.require_origin and config.auto_accept and not config.cert_check_on_conn_reuse
     assert (config.handshake_timeout, config.tls_handshake_timeout, config.send_timeout) == (10.0, 10.0, 10.0)
 
@@ -106,14 +112,14 @@ def test_from_opensips_rejects(params: dict[str, Any], overrides: dict[str, Any]
         Config.from_opensips(params, **overrides)
 
 
-@pytest.mark.parametrize(("word", "value"), [("1", True), ("yes", True), ("ON", True), (0, False), ("off", False)])
+@pytest.mark.parametrize(
+    ("word", "value"), [("1", True), ("yes", True), ("ON", True), (0, False), ("off", False)]
+)
 def test_opensips_flags(word: object, value: bool) -> None:
     assert Config.from_opensips({"require_origin": word}).require_origin is value
 
 
 def test_every_field_is_documented_with_its_opensips_name_or_as_ours() -> None:
-    import inspect
-
     source = inspect.getsource(Config)
     for field in dataclasses.fields(Config):
         doc = source.split(f"    {field.name}:", 1)[1].split('"""', 2)[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from core_helpers import (
     REGISTER,
+    action,
     close_body,
     closed,
     frame,
@@ -12,9 +13,11 @@ from core_helpers import (
     open_server,
     sent_close_code,
     server_frame,
+    state,
     unmask_client_frame,
 )
 
+import sansio_wss._reader
 from sansio_wss import (
     Cause,
     CloseReceived,
@@ -50,13 +53,19 @@ VIOLATIONS: list[tuple[str, bytes, int]] = [
     ("UTF-8 broken across fragments", frame(TEXT, b"ab\xe2\x82", fin=False) + frame(0, b"x"), 1007),
     ("UTF-8 truncated at the last fragment", frame(TEXT, b"ab", fin=False) + frame(0, b"\xe2\x82"), 1007),
     ("message over max_message_size", frame(TEXT, b"x" * 65537), 1009),
-    ("fragments over max_message_size", frame(BINARY, b"x" * 40000, fin=False) + frame(0, b"y" * 30000), 1009),
+    (
+        "fragments over max_message_size",
+        frame(BINARY, b"x" * 40000, fin=False) + frame(0, b"y" * 30000),
+        1009,
+    ),
     ("16-bit length under 126", frame(TEXT, b"x" * 10, length_bytes=2), 1002),
     ("64-bit length under 65536", frame(TEXT, b"x" * 10, length_bytes=8), 1002),
     ("64-bit length with top bit", b"\x81\xff" + (1 << 63 | 70000).to_bytes(8, "big") + b"mask", 1002),
     ("one-byte close", frame(CLOSE, b"\x03"), 1002),
-    *[(f"close code {c}", frame(CLOSE, close_body(c)), 1002) for c in (0, 999, 1004, 1005, 1006, 1015, 1016,
-                                                                        1100, 2000, 2999, 5000, 65535)],
+    *[
+        (f"close code {c}", frame(CLOSE, close_body(c)), 1002)
+        for c in (0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535)
+    ],
     ("close reason not UTF-8", frame(CLOSE, close_body(1000, b"\xff\xfe")), 1007),
 ]
 
@@ -69,11 +78,14 @@ def test_violations_fail_with_their_code(name: str, data: bytes, code: int) -> N
     assert events[0] == SipMessageReceived(REGISTER, False)  # what came before is not lost
     event = closed(events)
     assert (event.code, event.clean) == (code, False)
-    assert event.cause is {1002: Cause.PROTOCOL_ERROR, 1007: Cause.INVALID_UTF8, 1009: Cause.MESSAGE_TOO_BIG}[code]
+    assert (
+        event.cause
+        is {1002: Cause.PROTOCOL_ERROR, 1007: Cause.INVALID_UTF8, 1009: Cause.MESSAGE_TOO_BIG}[code]
+    )
     assert event.detail
     assert sent_close_code(conn.data_to_send()) == code
-    assert conn.state is State.CLOSED
-    assert conn.transport_action is TransportAction.HALF_CLOSE
+    assert state(conn) is State.CLOSED
+    assert action(conn) is TransportAction.HALF_CLOSE
 
 
 def test_oversized_frame_fails_on_its_header_alone() -> None:
@@ -87,18 +99,18 @@ def test_after_failure_a_server_lingers_for_the_peers_close() -> None:
     conn.receive_data(frame(TEXT, b"\xff"), 1.0)
     closed(conn.events())
     conn.data_to_send()
-    assert conn.transport_action is TransportAction.HALF_CLOSE and conn.get_timer() == 4.0
+    assert action(conn) is TransportAction.HALF_CLOSE and conn.get_timer() == 4.0
     conn.receive_data(frame(TEXT, REGISTER) + frame(PING, b"x"), 1.5)
     assert conn.events() == [] and conn.data_to_send() == b""  # discarded, no pong
     conn.receive_data(frame(CLOSE, close_body(1007)), 2.0)
-    assert conn.transport_action is TransportAction.CLOSE and conn.get_timer() is None
+    assert action(conn) is TransportAction.CLOSE and conn.get_timer() is None
 
 
 def test_after_failure_the_close_timer_ends_the_linger() -> None:
     conn = open_server(Config(close_timeout=3.0))
     conn.receive_data(frame(7, b""), 1.0)
     conn.handle_timer(4.0)
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
 
 
 def test_client_fails_on_a_masked_frame_and_waits_for_the_server() -> None:
@@ -108,11 +120,11 @@ def test_client_fails_on_a_masked_frame_and_waits_for_the_server() -> None:
     assert (event.code, event.cause) == (1002, Cause.PROTOCOL_ERROR)
     opcode, payload = unmask_client_frame(conn.data_to_send())
     assert (opcode, payload[:2]) == (CLOSE, (1002).to_bytes(2, "big"))
-    assert conn.transport_action is TransportAction.NONE  # the server closes TCP first
+    assert action(conn) is TransportAction.NONE  # the server closes TCP first
     conn.receive_data(server_frame(CLOSE, close_body(1002)), 1.1)
-    assert conn.transport_action is TransportAction.NONE
+    assert action(conn) is TransportAction.NONE
     conn.receive_eof(1.2)
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
 
 
 def test_fragmented_message_with_interleaved_ping() -> None:
@@ -153,7 +165,7 @@ def test_empty_message_is_not_sip() -> None:
     conn.receive_data(frame(TEXT, b""), 1.0)
     [event] = conn.events()
     assert isinstance(event, InvalidSipMessage) and event.message == b""
-    assert conn.state is State.OPEN
+    assert state(conn) is State.OPEN
 
 
 def test_ping_and_pong() -> None:
@@ -169,14 +181,17 @@ def test_client_pong_is_masked() -> None:
     assert unmask_client_frame(conn.data_to_send()) == (PONG, b"abc")
 
 
-@pytest.mark.parametrize(("body", "code", "echo"), [
-    (close_body(1000, b"bye"), 1000, b"\x88\x02\x03\xe8"),
-    (b"", 1005, b"\x88\x00"),
-    (close_body(1001), 1001, b"\x88\x02\x03\xe9"),
-    (close_body(3000, "é".encode()), 3000, b"\x88\x02\x0b\xb8"),
-    (close_body(4999), 4999, b"\x88\x02\x13\x87"),
-    (close_body(1014), 1014, b"\x88\x02\x03\xf6"),
-])
+@pytest.mark.parametrize(
+    ("body", "code", "echo"),
+    [
+        (close_body(1000, b"bye"), 1000, b"\x88\x02\x03\xe8"),
+        (b"", 1005, b"\x88\x00"),
+        (close_body(1001), 1001, b"\x88\x02\x03\xe9"),
+        (close_body(3000, "é".encode()), 3000, b"\x88\x02\x0b\xb8"),
+        (close_body(4999), 4999, b"\x88\x02\x13\x87"),
+        (close_body(1014), 1014, b"\x88\x02\x03\xf6"),
+    ],
+)
 def test_peer_close_is_echoed_and_the_server_closes(body: bytes, code: int, echo: bytes) -> None:
     conn = open_server()
     conn.receive_data(frame(CLOSE, body) + frame(TEXT, REGISTER), 1.0)
@@ -184,7 +199,7 @@ def test_peer_close_is_echoed_and_the_server_closes(body: bytes, code: int, echo
     assert isinstance(received, CloseReceived) and received.code == code
     assert (event.code, event.clean, event.cause) == (code, True, Cause.PEER_CLOSED)  # type: ignore[union-attr]
     assert conn.data_to_send() == echo
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
     conn.receive_data(frame(TEXT, REGISTER), 2.0)
     assert conn.events() == []
 
@@ -192,7 +207,9 @@ def test_peer_close_is_echoed_and_the_server_closes(body: bytes, code: int, echo
 def test_close_inside_a_fragmented_message_is_a_clean_close() -> None:
     # Autobahn 7.1.5: fragment, Close, fragment: a normal close, not 1002.
     conn = open_server()
-    conn.receive_data(frame(TEXT, b"SIP/2.0", fin=False) + frame(CLOSE, close_body(1000)) + frame(0, b"x"), 1.0)
+    conn.receive_data(
+        frame(TEXT, b"SIP/2.0", fin=False) + frame(CLOSE, close_body(1000)) + frame(0, b"x"), 1.0
+    )
     event = closed(conn.events())
     assert (event.code, event.clean) == (1000, True)
 
@@ -202,9 +219,9 @@ def test_client_waits_for_eof_after_the_closing_handshake() -> None:
     conn.receive_data(server_frame(CLOSE, close_body(1001)), 1.0)
     assert closed(conn.events()).cause is Cause.PEER_CLOSED
     assert unmask_client_frame(conn.data_to_send()) == (CLOSE, close_body(1001))
-    assert conn.transport_action is TransportAction.NONE and conn.get_timer() == 3.0
+    assert action(conn) is TransportAction.NONE and conn.get_timer() == 3.0
     conn.handle_timer(3.0)
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
 
 
 def test_eof_without_close_is_abnormal() -> None:
@@ -213,7 +230,7 @@ def test_eof_without_close_is_abnormal() -> None:
     conn.receive_eof(1.1)
     event = closed(conn.events())
     assert (event.code, event.clean, event.cause) == (1006, False, Cause.EOF)
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
 
 
 def test_transport_failure() -> None:
@@ -222,7 +239,7 @@ def test_transport_failure() -> None:
     conn.transport_failed(1.0, "reset by peer")
     event = closed(conn.events())
     assert (event.cause, event.detail) == (Cause.TRANSPORT_ERROR, "reset by peer")
-    assert conn.data_to_send() == b"" and conn.transport_action is TransportAction.CLOSE
+    assert conn.data_to_send() == b"" and action(conn) is TransportAction.CLOSE
     conn.receive_eof(2.0)
     conn.transport_failed(2.0)
     assert conn.events() == []
@@ -246,8 +263,6 @@ def test_bytearray_and_memoryview_input() -> None:
 
 
 def test_an_internal_error_fails_with_1011(monkeypatch: pytest.MonkeyPatch) -> None:
-    import sansio_wss._reader
-
     def broken(message: bytes, binary: bool) -> object:
         raise RuntimeError("boom")
 

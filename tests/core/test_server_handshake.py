@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from core_helpers import ACCEPT, BASE_FIELDS, KEY, closed, request
+from core_helpers import ACCEPT, BASE_FIELDS, KEY, action, closed, request, state
 
 from sansio_wss import (
     Cause,
@@ -96,8 +96,8 @@ def test_rejections_get_their_status(name: str, data: bytes, config: Config, sta
         False,
     )
     assert event.detail
-    assert conn.state is State.CLOSED
-    assert conn.transport_action is TransportAction.HALF_CLOSE
+    assert state(conn) is State.CLOSED
+    assert action(conn) is TransportAction.HALF_CLOSE
     head, _, body = out.partition(b"\r\n\r\n")
     assert f"Content-Length: {len(body)}".encode() in head
     if status in (400, 426):
@@ -109,40 +109,56 @@ def test_rejections_get_their_status(name: str, data: bytes, config: Config, sta
 def test_rejection_lingers_until_eof_or_close_timeout() -> None:
     conn = ServerConnection(0.0, Config(close_timeout=2.0))
     conn.receive_data(request(drop=("Origin",)), 0.0)
-    assert conn.transport_action is TransportAction.HALF_CLOSE
+    assert action(conn) is TransportAction.HALF_CLOSE
     assert conn.get_timer() == 2.0
     closed(conn.events())
     conn.data_to_send()
     conn.receive_data(b"more junk from the client", 1.0)
     assert conn.events() == [] and conn.data_to_send() == b""
-    assert conn.transport_action is TransportAction.HALF_CLOSE
+    assert action(conn) is TransportAction.HALF_CLOSE
     conn.handle_timer(2.0)
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
     assert conn.get_timer() is None
     other = ServerConnection(0.0)
     other.receive_data(request(drop=("Origin",)), 0.0)
     other.receive_eof(0.5)
-    assert other.transport_action is TransportAction.CLOSE
+    assert action(other) is TransportAction.CLOSE
 
 
 ACCEPTED: list[tuple[str, bytes, Config]] = [
     ("browser", request(), Config()),
     ("Firefox Connection list", request(replace={"Connection": "keep-alive, Upgrade"}), Config()),
     ("Upgrade in another case", request(replace={"Upgrade": "WebSocket"}), Config()),
-    ("Connection split over two fields", request(add=[("Connection", "upgrade")]).replace(
-        b"Connection: Upgrade", b"Connection: keep-alive"), Config()),
+    (
+        "Connection split over two fields",
+        request(add=[("Connection", "upgrade")]).replace(b"Connection: Upgrade", b"Connection: keep-alive"),
+        Config(),
+    ),
     ("sip among several subprotocols", request(replace={"Sec-WebSocket-Protocol": "msrp, sip"}), Config()),
-    ("subprotocols over two fields", request(
-        replace={"Sec-WebSocket-Protocol": "msrp"}, add=[("Sec-WebSocket-Protocol", "sip")]), Config()),
+    (
+        "subprotocols over two fields",
+        request(replace={"Sec-WebSocket-Protocol": "msrp"}, add=[("Sec-WebSocket-Protocol", "sip")]),
+        Config(),
+    ),
     ("no Origin, require_origin off", request(drop=("Origin",)), Config(require_origin=False)),
-    ("file:// page Origin null", request(replace={"Origin": "null"}), Config(allowed_origins=frozenset({"null"}))),
-    ("OpenSIPS client Origin ip:port", request(replace={"Origin": "10.0.0.1:5061"}),
-     Config(allowed_origins=frozenset({"10.0.0.1:5061"}))),
+    (
+        "file:// page Origin null",
+        request(replace={"Origin": "null"}),
+        Config(allowed_origins=frozenset({"null"})),
+    ),
+    (
+        "OpenSIPS client Origin ip:port",
+        request(replace={"Origin": "10.0.0.1:5061"}),
+        Config(allowed_origins=frozenset({"10.0.0.1:5061"})),
+    ),
     ("resource served", request(), Config(resources=frozenset({"/ws", "/sip"}))),
     ("whitespace around values", request(replace={"Upgrade": "  websocket\t"}), Config()),
     ("Content-Length 0", request(add=[("Content-Length", "0")]), Config()),
-    ("deflate offered, not taken", request(
-        add=[("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]), Config()),
+    (
+        "deflate offered, not taken",
+        request(add=[("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits")]),
+        Config(),
+    ),
     ("header names in lower case", request().replace(b"Sec-WebSocket-Key", b"sec-websocket-key"), Config()),
     ("obs-text in a value", request(add=[("User-Agent", "caf\xe9")]), Config()),
 ]
@@ -160,7 +176,7 @@ def test_accepted_requests(name: str, data: bytes, config: Config) -> None:
     [opened] = conn.events()
     assert isinstance(opened, Opened)
     assert (opened.subprotocol, opened.resource, opened.request, opened.response) == ("sip", "/ws", data, out)
-    assert conn.state is State.OPEN and conn.transport_action is TransportAction.NONE
+    assert state(conn) is State.OPEN and action(conn) is TransportAction.NONE
 
 
 def test_request_split_over_reads_is_accepted() -> None:
@@ -168,7 +184,7 @@ def test_request_split_over_reads_is_accepted() -> None:
     conn = ServerConnection(0.0)
     for piece in (data[:10], data[10:100], data[100:-2], data[-2:]):
         conn.receive_data(piece, 0.0)
-    assert conn.state is State.OPEN
+    assert state(conn) is State.OPEN
 
 
 def test_request_over_more_reads_than_max_msg_chunks_is_dropped_silently() -> None:
@@ -180,7 +196,7 @@ def test_request_over_more_reads_than_max_msg_chunks_is_dropped_silently() -> No
     assert (event.cause, event.status, event.code) == (Cause.CHUNK_LIMIT, None, 1006)
     assert "max_msg_chunks" in event.detail
     assert conn.data_to_send() == b""
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
 
 
 def test_manual_accept_with_extra_headers() -> None:
@@ -197,7 +213,7 @@ def test_manual_accept_with_extra_headers() -> None:
     assert conn.request is req and conn.data_to_send() == b""
     conn.accept(0.1, extra_headers=(("Set-Cookie", "a=b"),))
     assert b"\r\nSet-Cookie: a=b\r\n" in conn.data_to_send()
-    assert conn.state is State.OPEN
+    assert state(conn) is State.OPEN
     with pytest.raises(LocalProtocolError):
         conn.accept(0.2)
 
@@ -225,7 +241,7 @@ def test_accept_refuses_bad_extra_headers(headers: tuple[tuple[str, str], ...]) 
     conn.receive_data(request(), 0.0)
     with pytest.raises(LocalProtocolError):
         conn.accept(0.0, headers)
-    assert conn.state is State.CONNECTING
+    assert state(conn) is State.CONNECTING
 
 
 def test_reject_refuses_header_injection() -> None:
@@ -257,11 +273,11 @@ def test_handshake_timeout_drops_a_slow_client() -> None:
     conn.receive_data(request()[:20], 11.0)
     assert conn.get_timer() == 15.0
     conn.handle_timer(14.9)
-    assert conn.state is State.CONNECTING
+    assert state(conn) is State.CONNECTING
     conn.handle_timer(15.0)
     event = closed(conn.events())
     assert event.cause is Cause.HANDSHAKE_TIMEOUT and conn.data_to_send() == b""
-    assert conn.transport_action is TransportAction.CLOSE and conn.get_timer() is None
+    assert action(conn) is TransportAction.CLOSE and conn.get_timer() is None
 
 
 def test_handshake_timeout_covers_a_pending_accept() -> None:
@@ -282,14 +298,14 @@ def test_eof_during_handshake() -> None:
     conn.receive_eof(0.1)
     event = closed(conn.events())
     assert (event.cause, event.code, event.clean) == (Cause.EOF, 1006, False)
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
 
 
 def test_close_before_open_drops() -> None:
     conn = ServerConnection(0.0)
     conn.close(0.0)
     assert closed(conn.events()).cause is Cause.LOCAL_CLOSED
-    assert conn.transport_action is TransportAction.CLOSE
+    assert action(conn) is TransportAction.CLOSE
     conn.receive_data(request(), 0.1)
     assert conn.events() == [] and conn.data_to_send() == b""
 

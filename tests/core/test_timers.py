@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core_helpers import OK, REGISTER, close_body, closed, frame, open_server, sent_close_code
+from core_helpers import OK, REGISTER, action, close_body, closed, frame, open_server, sent_close_code, state
 
 from sansio_wss import Cause, Config, State, TransportAction
 
@@ -42,7 +42,7 @@ def test_keepalive_off() -> None:
     conn = open_server(Config(ping_interval=None))
     assert conn.get_timer() is None
     conn.handle_timer(1e9)
-    assert conn.data_to_send() == b"" and conn.state is State.OPEN
+    assert conn.data_to_send() == b"" and state(conn) is State.OPEN
 
 
 def test_idle_timeout_closes_with_1001() -> None:
@@ -58,7 +58,7 @@ def test_idle_timeout_closes_with_1001() -> None:
     conn.data_to_send()
     conn.handle_timer(80.0)
     assert sent_close_code(conn.data_to_send()) == 1001
-    assert conn.state is State.CLOSING
+    assert state(conn) is State.CLOSING
     conn.receive_data(frame(CLOSE, close_body(1001)), 80.1)
     event = closed(conn.events()[1:])
     assert (event.code, event.cause, event.clean) == (1001, Cause.IDLE_TIMEOUT, True)
@@ -75,11 +75,11 @@ def test_close_timeout_when_the_peer_never_answers() -> None:
     conn.close(10.0, 1000, "bye")
     assert conn.get_timer() == 14.0
     conn.handle_timer(13.9)
-    assert conn.state is State.CLOSING
+    assert state(conn) is State.CLOSING
     conn.handle_timer(14.0)
     event = closed(conn.events())
     assert (event.code, event.reason, event.cause, event.clean) == (1000, "bye", Cause.CLOSE_TIMEOUT, False)
-    assert conn.transport_action is TransportAction.CLOSE and conn.get_timer() is None
+    assert action(conn) is TransportAction.CLOSE and conn.get_timer() is None
 
 
 def test_earliest_deadline_wins() -> None:
