@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 
 import atheris
@@ -128,7 +127,7 @@ class Script:
         self.conn.handle_timer(self.now)
         self.watch.step()
         later = self.conn.get_timer()
-        check(later is None or later > deadline, f"deadline {deadline} handled, next {later}")
+        check(later is None or later > deadline, lambda: f"deadline {deadline} handled, next {later}")
 
     # --------------------------------------------------------------- commands
 
@@ -139,11 +138,11 @@ class Script:
             call()
         except (LocalProtocolError, ConnectionClosedError) as exc:
             check(type(exc) is expected, f"{what} in {state} raised {exc!r}, expected {expected}")
-            check(self.conn.state is state, f"{what} raised and changed the state")
+            check(self.conn.state is state, lambda: f"{what} raised and changed the state")
             events, out = self.watch.step()
-            check(not events and not out, f"{what} raised but left {events!r} {out!r}")
+            check(not events and not out, lambda: f"{what} raised but left {events!r} {out!r}")
             return False
-        check(expected is None, f"{what} in {state} did not raise {expected}")
+        check(expected is None, lambda: f"{what} in {state} did not raise {expected}")
         return True
 
     def refused(self, command: str) -> type[Exception] | None:
@@ -304,6 +303,6 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (the OSS-Fuzz entry point's
 
 
 if __name__ == "__main__":
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    from _engine import fuzz
+
+    fuzz(TestOneInput)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import atheris
 from _oracle import Watcher, check, split, transport_closed
 
@@ -93,6 +91,6 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (the OSS-Fuzz entry point's
 
 
 if __name__ == "__main__":
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    from _engine import fuzz
+
+    fuzz(TestOneInput)

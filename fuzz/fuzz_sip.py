@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import atheris
 from _oracle import check, known_issue, valid_utf8
 from _samples import CLIENT_KEY
@@ -20,7 +18,7 @@ def message(data: bytes, binary: bool) -> None:
     event, reply = receive(data, binary)
     reason = check_start_line(data)
     check(reason is None or isinstance(reason, str), "check_start_line type")
-    check(is_text(data) == valid_utf8(data), f"is_text({data[:40]!r}) is wrong")
+    check(is_text(data) == valid_utf8(data), lambda: f"is_text({data[:40]!r}) is wrong")
     if isinstance(event, SipMessageReceived):
         check(reason is None and reply is None, "SipMessageReceived disagrees with check_start_line")
         check(event.message == data and event.binary == binary, "SipMessageReceived fields")
@@ -29,7 +27,7 @@ def message(data: bytes, binary: bool) -> None:
         check(reply == (b"\r\n" if event.ping else None), "keepalive answer")
         check(event.ping == (data == b"\r\n\r\n"), "keepalive kind")
     else:
-        check(isinstance(event, InvalidSipMessage), f"receive returned {event!r}")
+        check(isinstance(event, InvalidSipMessage), lambda: f"receive returned {event!r}")
         assert isinstance(event, InvalidSipMessage)
         check(reason is not None and reply is None, "InvalidSipMessage disagrees with check_start_line")
         check(event.message == data and event.binary == binary and bool(event.detail), "fields")
@@ -50,7 +48,7 @@ def request_of(host: str, port: int, resource: str) -> None:
         return
     names = [name.lower() for name, _ in fields]
     if known_issue(names[:5] == _OUR_FIELDS, "uri-request", f"{host!r} injects header fields: {names}"):
-        check(target == resource, f"request target {target!r} for resource {resource!r}")
+        check(target == resource, lambda: f"request target {target!r} for resource {resource!r}")
 
 
 def ws_uri(text: str, default_port: int) -> None:
@@ -59,7 +57,7 @@ def ws_uri(text: str, default_port: int) -> None:
         uri = parse_ws_uri(text, default_port, "/d")
     except ValueError:
         return
-    check(bool(uri.host) and 0 < uri.port < 65536, f"parse_ws_uri({text!r}) gave {uri!r}")
+    check(bool(uri.host) and 0 < uri.port < 65536, lambda: f"parse_ws_uri({text!r}) gave {uri!r}")
     check(uri.resource == "/d" or uri.resource.startswith("/"), "resource")
     check(uri.secure == text.lower().startswith("wss://"), "secure")
     request_of(uri.host, uri.port, uri.resource)
@@ -72,7 +70,7 @@ def sip_uri(text: str, default_port: int) -> None:
     except ValueError:
         return
     check(isinstance(dest.secure, bool) and isinstance(dest.port, int), "Destination types")
-    check("transport" in text.lower(), f"sip_destination({text!r}) without a transport parameter")
+    check("transport" in text.lower(), lambda: f"sip_destination({text!r}) without a transport parameter")
     known_issue(0 < dest.port < 65536, "sip-port", f"sip_destination({text!r}) gave port {dest.port}")
     known_issue(bool(dest.host), "sip-host", f"sip_destination({text!r}) gave an empty host")
     if dest.host and 0 < dest.port < 65536:
@@ -97,6 +95,6 @@ def TestOneInput(data: bytes) -> None:  # noqa: N802 (the OSS-Fuzz entry point's
 
 
 if __name__ == "__main__":
-    atheris.instrument_all()
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
+    from _engine import fuzz
+
+    fuzz(TestOneInput)

@@ -27,9 +27,9 @@ MASK = b"\x37\xfa\x21\x3d"
 class Seed:
     """Writes an input the way atheris' FuzzedDataProvider reads it back.
 
-    The provider takes bytes (ConsumeBytes, ConsumeUnicode) from the front and
-    integers from the back, each integer as just enough bytes for its range,
-    most significant first. `value()` is the bytes.
+    The provider takes bytes (ConsumeBytes, ConsumeUnicode, ConsumeBool) from the
+    front and integers from the back, each integer as just enough bytes for its
+    range, most significant first. `value()` is the bytes.
     """
 
     def __init__(self) -> None:
@@ -47,7 +47,9 @@ class Seed:
         return self
 
     def bool(self, value: bool) -> Seed:
-        return self.int(0, 1, int(value))
+        """ConsumeBool, unlike the integers, reads one byte from the front."""
+        self.front.append(int(value))
+        return self
 
     def take(self, data: bytes) -> Seed:
         self.front += data
@@ -205,13 +207,13 @@ def stream_seed(
 
 
 def round_trip_seed(
-    message: bytes, *, fragments: int, text: bool, ping: bool, cuts: tuple[int, ...]
+    message: bytes, *, fragments: int, text: bool, ping: bool, cuts: tuple[int, ...], repeat: int = 0
 ) -> bytes:
     seed = Seed().int(0, 3, 3).int(1, 8, fragments).bool(text).bool(ping).int(0, 7, 0)
     seed.take(MASK * (fragments + 1))
     for cut in cuts:
         seed.int(0, 4096, cut)
-    return seed.take(message).value()
+    return seed.int(0, 3, repeat).take(message).value()
 
 
 def frame_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
@@ -276,7 +278,11 @@ def frame_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
             round_trip,
         ),
         "round_trip_binary": (
-            round_trip_seed(BINARY_NOTIFY, fragments=2, text=False, ping=False, cuts=(30,)),
+            round_trip_seed(BINARY_NOTIFY, fragments=2, text=False, ping=False, cuts=(30,), repeat=3),
+            round_trip,
+        ),
+        "round_trip_over_64k": (
+            round_trip_seed(INVITE.ljust(1000, b"a"), fragments=2, text=True, ping=True, cuts=(9,), repeat=3),
             round_trip,
         ),
         "round_trip_keepalive": (
