@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 
@@ -27,7 +26,7 @@ from sansio_wss import (
 from sansio_wss._connection import Connection
 from sansio_wss.sip import check_start_line
 
-__all__ = ["OracleError", "Watcher", "Wire", "check", "known_issue", "split", "transport_closed"]
+__all__ = ["OracleError", "Watcher", "Wire", "check", "split", "transport_closed"]
 
 
 class OracleError(AssertionError):
@@ -39,17 +38,6 @@ def check(ok: bool, what: str | Callable[[], str]) -> None:
     and formatting every message would halve the fuzzer's speed) unless `ok`."""
     if not ok:
         raise OracleError(what if isinstance(what, str) else what())
-
-
-STRICT = os.environ.get("FUZZ_STRICT", "") not in ("", "0")
-"""FUZZ_STRICT=1: known, reported deviations fail the input too (see fuzz/README.md)."""
-
-
-def known_issue(ok: bool, name: str, what: str) -> bool:
-    """Like `check`, for a deviation already reported: tolerated (returns `ok`) unless FUZZ_STRICT=1."""
-    if not ok and STRICT:
-        raise OracleError(f"[known issue {name}] {what}")
-    return ok
 
 
 def transport_closed(conn: Connection) -> bool:

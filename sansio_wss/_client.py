@@ -10,8 +10,9 @@ from ._handshake import SUBPROTOCOL, build_request, check_reply
 from ._http import HttpError
 from ._state import Trigger
 from .config import Config
+from .errors import LocalProtocolError
 from .events import Cause, HandshakeRejected, Opened
-from .sip import parse_ws_uri
+from .sip import check_host, check_port, check_resource, parse_ws_uri
 
 __all__ = ["ClientConnection"]
 
@@ -23,6 +24,7 @@ class ClientConnection(Connection):
     the transport (TLS) is up. `host` is the server's name or IP literal (IPv6
     without brackets), `port` defaults to `Config.port` (OpenSIPS `wss_port`),
     `resource` to `Config.resource` (`wss_resource`). `key` is for tests only.
+    An invalid host, port or resource raises LocalProtocolError.
     """
 
     __slots__ = ("_key", "_request_bytes", "_resource")
@@ -38,15 +40,21 @@ class ClientConnection(Connection):
         key: str | None = None,
     ) -> None:
         config = config or _DEFAULT
+        try:
+            host = check_host(host)
+            port = check_port(config.port if port is None else port)
+            resource = check_resource(resource or config.resource)
+        except ValueError as exc:
+            raise LocalProtocolError(str(exc)) from None
         super().__init__(config, now, client=True)
         self._key = key or base64.b64encode(os.urandom(16)).decode("ascii")
-        self._resource = resource or config.resource
-        self._request_bytes = build_request(host, port or config.port, self._resource, self._key, config)
+        self._resource = resource
+        self._request_bytes = build_request(host, port, resource, self._key, config)
         self._out.append(self._request_bytes)
 
     @classmethod
     def from_uri(cls, uri: str, now: float, config: Config | None = None) -> ClientConnection:
-        """A connection to `wss://host[:port][/resource]`."""
+        """A connection to `wss://host[:port][/resource]`; ValueError for an invalid URI."""
         config = config or _DEFAULT
         target = parse_ws_uri(uri, config.port, config.resource)
         return cls(target.host, now, port=target.port, resource=target.resource, config=config)

@@ -222,7 +222,10 @@ class Connection(FrameReader):
         if self._state is not State.OPEN:
             self._require("send")
         if isinstance(message, str):
-            payload = message.encode("utf-8")
+            try:
+                payload = message.encode("utf-8")
+            except UnicodeEncodeError:
+                raise LocalProtocolError("a str message must be valid Unicode (no lone surrogates)") from None
             opcode = TEXT
         else:
             payload = message if type(message) is bytes else bytes(message)
@@ -255,7 +258,11 @@ class Connection(FrameReader):
         """
         if not sendable_close_code(code):
             raise LocalProtocolError(f"close code {code} may not be sent")
-        if len(reason.encode("utf-8")) > 123:
+        try:
+            encoded = reason.encode("utf-8")
+        except UnicodeEncodeError:
+            raise LocalProtocolError("a close reason must be valid Unicode (no lone surrogates)") from None
+        if len(encoded) > 123:
             raise LocalProtocolError("a close reason is at most 123 UTF-8 bytes")
         if self._state is State.CONNECTING:
             self._finish(

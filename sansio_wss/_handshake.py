@@ -5,14 +5,17 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 
 from ._http import HttpError, parse_request_head, parse_response_head, render_response
 from .config import Config
+from .errors import LocalProtocolError
 from .events import HandshakeRequest, Headers
 
 __all__ = [
     "SUBPROTOCOL",
     "accept_token",
+    "check_headers",
     "build_request",
     "check_reply",
     "check_request",
@@ -109,6 +112,23 @@ def check_request(head: bytes, raw: bytes, config: Config) -> HandshakeRequest:
     if config.resources is not None and target not in config.resources:
         raise HttpError(404, f"resource {target[:80]!r} is not served")
     return HandshakeRequest(target, hosts[0], origin, subprotocols, fields, raw)
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
+
+
+def check_headers(headers: Headers, reserved: frozenset[str] = frozenset()) -> None:
+    """Refuse header fields the caller wants to add that would break the reply:
+    a name that is not a token, a value with CR, LF, NUL or beyond Latin-1, or a
+    name in `reserved` (set by the handshake itself). Raises LocalProtocolError."""
+    for name, value in headers:
+        if not isinstance(name, str) or _TOKEN.fullmatch(name) is None:
+            raise LocalProtocolError(f"invalid header name {name!r}")
+        if not isinstance(value, str) or _VALUE.fullmatch(value) is None:
+            raise LocalProtocolError(f"invalid value for header {name}: {value!r}")
+        if name.lower() in reserved:
+            raise LocalProtocolError(f"{name} is set by the handshake itself")
 
 
 def render_accept(request: HandshakeRequest, extra_headers: Headers = ()) -> bytes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ._connection import Connection
-from ._handshake import SUBPROTOCOL, check_request, render_accept, render_reject
+from ._handshake import SUBPROTOCOL, check_headers, check_request, render_accept, render_reject
 from ._http import HttpError
 from ._state import TransportAction, Trigger
 from .config import Config
@@ -12,6 +12,7 @@ from .events import Cause, HandshakeRequest, Headers, Opened
 
 __all__ = ["ServerConnection"]
 
+_REJECT_RESERVED = frozenset(("content-length", "connection", "transfer-encoding"))
 _RESERVED_HEADERS = frozenset(
     ("upgrade", "connection", "sec-websocket-accept", "sec-websocket-protocol", "sec-websocket-extensions")
 )
@@ -38,11 +39,7 @@ class ServerConnection(Connection):
     def accept(self, now: float, extra_headers: Headers = ()) -> None:
         """Accept the pending request with a 101, adding `extra_headers` (e.g. Set-Cookie)."""
         request = self._pending("accept")
-        for name, value in extra_headers:
-            if name.lower() in _RESERVED_HEADERS:
-                raise LocalProtocolError(f"{name} is set by the handshake itself")
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                raise LocalProtocolError("header names and values may not contain CR or LF")
+        check_headers(extra_headers, _RESERVED_HEADERS)
         response = render_accept(request, extra_headers)
         self._out.append(response)
         self._request = None
@@ -53,11 +50,11 @@ class ServerConnection(Connection):
     def reject(self, status: int, now: float, headers: Headers = (), body: bytes | None = None) -> None:
         """Refuse the pending request with an HTTP `status` (4xx or 5xx) and optional body."""
         self._pending("reject")
-        if not 400 <= status <= 599:
-            raise LocalProtocolError(f"a rejection status is 4xx or 5xx, not {status}")
-        for name, value in headers:
-            if any(c in name + value for c in "\r\n"):
-                raise LocalProtocolError("header names and values may not contain CR or LF")
+        if isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599:
+            raise LocalProtocolError(f"a rejection status is 4xx or 5xx, not {status!r}")
+        check_headers(headers, _REJECT_RESERVED)
+        if body is not None and not isinstance(body, bytes):
+            raise LocalProtocolError("a rejection body is bytes")
         self._request = None
         self._refuse(status, "rejected by the application", now, Cause.HANDSHAKE_REJECTED, headers, body)
 

@@ -6,6 +6,7 @@ WebSocket message to `receive()`, send what `frame_type()` says.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -17,6 +18,9 @@ __all__ = [
     "START_LINE",
     "Destination",
     "WsUri",
+    "check_host",
+    "check_port",
+    "check_resource",
     "check_start_line",
     "is_text",
     "parse_ws_uri",
@@ -88,6 +92,43 @@ class WsUri:
     secure: bool
 
 
+_HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]{0,251}[A-Za-z0-9_.])?")
+_RESOURCE = re.compile(r"/[!-~]*")
+
+
+def check_host(host: str) -> str:
+    """`host` as it goes on the wire: an IP literal (IPv6 without brackets) or an ASCII
+    host name; an internationalised name is IDNA-encoded. Raises ValueError otherwise."""
+    if ":" in host:
+        try:
+            return str(ipaddress.IPv6Address(host))
+        except ValueError:
+            raise ValueError(f"invalid IPv6 literal {host!r}") from None
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError(f"invalid host name {host!r}") from None
+    if _HOSTNAME.fullmatch(host) is None:
+        raise ValueError(f"invalid host name {host!r}")
+    return host
+
+
+def check_resource(resource: str) -> str:
+    """`resource` if it is an origin-form request target (`/path?query`, visible ASCII),
+    else ValueError."""
+    if _RESOURCE.fullmatch(resource) is None or "#" in resource:
+        raise ValueError(f"invalid resource {resource!r}: '/' then visible ASCII, no fragment")
+    return resource
+
+
+def check_port(port: int) -> int:
+    """`port` if it is a TCP port number (1 to 65535), else ValueError."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise ValueError(f"invalid port {port!r}")
+    return port
+
+
 def _host_port(authority: str, default_port: int) -> tuple[str, int]:
     if authority.startswith("["):
         end = authority.find("]")
@@ -99,19 +140,18 @@ def _host_port(authority: str, default_port: int) -> tuple[str, int]:
         port_text = rest[1:]
     else:
         host, _, port_text = authority.partition(":")
-    if not host:
-        raise ValueError(f"no host in {authority!r}")
     if not port_text:
-        return host, default_port
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        return check_host(host), default_port
+    if not port_text.isdigit():
         raise ValueError(f"invalid port {port_text!r}")
-    return host, int(port_text)
+    return check_host(host), check_port(int(port_text))
 
 
 def parse_ws_uri(uri: str, default_port: int = 443, default_resource: str = "/") -> WsUri:
     """Parse `wss://host[:port][/resource]`; the port defaults to `Config.port` (443).
 
-    Raises ValueError for another scheme, a missing host or a bad port.
+    Raises ValueError for another scheme, user info, an invalid host, port or
+    resource, or a fragment.
     """
     scheme, sep, rest = uri.partition("://")
     scheme = scheme.lower()
@@ -119,11 +159,11 @@ def parse_ws_uri(uri: str, default_port: int = 443, default_resource: str = "/")
         raise ValueError(f"not a ws:// or wss:// URI: {uri!r}")
     slash = rest.find("/")
     authority, resource = (rest, default_resource) if slash < 0 else (rest[:slash], rest[slash:])
-    if "@" in authority or "#" in resource:
-        raise ValueError(f"user info and fragments are not allowed: {uri!r}")
+    if "@" in authority:
+        raise ValueError(f"user info is not allowed: {uri!r}")
     secure = scheme == "wss"
     host, port = _host_port(authority, default_port if secure else 80)
-    return WsUri(host, port, resource, secure)
+    return WsUri(host, port, check_resource(resource), secure)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +186,7 @@ def sip_destination(uri: str, default_port: int = 443) -> Destination:
     `sip:...;transport=ws` it is plain WebSocket (port 80 by default). A secure
     destination without a port takes `default_port` (`Config.port`, OpenSIPS
     `wss_port`). Raises ValueError when the URI does not ask for a WebSocket
-    transport.
+    transport, or names an invalid host or port.
     """
     m = _SIP_URI.fullmatch(uri.strip())
     if m is None:
@@ -160,5 +200,7 @@ def sip_destination(uri: str, default_port: int = 443) -> Destination:
     if transport not in ("ws", "wss"):
         raise ValueError(f"URI does not name transport=ws or transport=wss: {uri!r}")
     secure = transport == "wss" or scheme.lower() == "sips"
-    host = host.strip("[]")
-    return Destination(host, int(port) if port else (default_port if secure else 80), secure)
+    if host.startswith("["):
+        host = host[1:-1]
+    port_number = check_port(int(port)) if port else (default_port if secure else 80)
+    return Destination(check_host(host), port_number, secure)

@@ -10,6 +10,7 @@ from sansio_wss import (
     ClientConnection,
     Config,
     HandshakeRejected,
+    LocalProtocolError,
     Opened,
     SipMessageReceived,
     State,
@@ -222,3 +223,34 @@ def test_opensips_parameters_build_a_client() -> None:
     conn = ClientConnection("10.0.0.1", 5.0, config=config)
     assert conn.data_to_send().startswith(b"GET /wss HTTP/1.1\r\nHost: 10.0.0.1:44344\r\n")
     assert conn.get_timer() == pytest.approx(5.3)
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "resource"),
+    [
+        ("evil\r\nX-Injected", 443, "/"),
+        ("a b", 443, "/"),
+        ("", 443, "/"),
+        ("::1::2", 443, "/"),
+        ("h", 0, "/"),
+        ("h", 70000, "/"),
+        ("h", 443, "/x y"),
+        ("h", 443, "ws"),
+        ("h", 443, "/é"),
+        ("h", 443, "/a#b"),
+    ],
+)
+def test_invalid_destinations_are_refused_before_anything_is_written(
+    host: str, port: int, resource: str
+) -> None:
+    with pytest.raises(LocalProtocolError):
+        ClientConnection(host, 0.0, port=port, resource=resource)
+
+
+def test_internationalised_host_is_idna_encoded() -> None:
+    out = ClientConnection("bücher.example", 0.0).data_to_send()
+    assert b"\r\nHost: xn--bcher-kva.example\r\n" in out
+
+
+def test_ipv6_host_is_normalised() -> None:
+    assert b"\r\nHost: [2001:db8::1]\r\n" in ClientConnection("2001:0db8:0::1", 0.0).data_to_send()

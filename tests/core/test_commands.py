@@ -137,3 +137,12 @@ def test_keepalive_answer_is_not_sent_after_our_close() -> None:
     conn.data_to_send()
     conn.receive_data(frame(1, b"\r\n\r\n") + frame(9, b"p"), 1.1)
     assert conn.data_to_send() == b""
+
+
+def test_lone_surrogates_are_the_callers_mistake() -> None:
+    conn = open_server()
+    with pytest.raises(LocalProtocolError):
+        conn.send("SIP/2.0 200 OK\r\n\ud800", 1.0)
+    with pytest.raises(LocalProtocolError):
+        conn.close(1.0, 1000, "\udfff")
+    assert state(conn) is State.OPEN and conn.data_to_send() == b""

@@ -234,7 +234,16 @@ def test_manual_reject_with_challenge() -> None:
 
 @pytest.mark.parametrize(
     "headers",
-    [(("Sec-WebSocket-Protocol", "msrp"),), (("X-A", "b\r\nInjected: 1"),), (("Upgrade", "h2c"),)],
+    [
+        (("Sec-WebSocket-Protocol", "msrp"),),
+        (("X-A", "b\r\nInjected: 1"),),
+        (("Upgrade", "h2c"),),
+        (("X", "€"),),
+        (("", "v"),),
+        (("Bad Name", "x"),),
+        (("X:Y", "z"),),
+        (("X", "a\x00b"),),
+    ],
 )
 def test_accept_refuses_bad_extra_headers(headers: tuple[tuple[str, str], ...]) -> None:
     conn = ServerConnection(0.0, Config(auto_accept=False))
@@ -242,6 +251,12 @@ def test_accept_refuses_bad_extra_headers(headers: tuple[tuple[str, str], ...]) 
     with pytest.raises(LocalProtocolError):
         conn.accept(0.0, headers)
     assert state(conn) is State.CONNECTING
+    if headers[0][0] not in ("Sec-WebSocket-Protocol", "Upgrade"):
+        with pytest.raises(LocalProtocolError):
+            conn.reject(403, 0.0, headers)
+    assert conn.request is not None  # nothing changed: the request still waits
+    conn.accept(0.0)
+    assert state(conn) is State.OPEN
 
 
 def test_reject_refuses_header_injection() -> None:

@@ -132,7 +132,20 @@ def test_sip_destination_uses_wss_port() -> None:
     assert sip.sip_destination("sip:h;transport=wss", default_port=44344).port == 44344
 
 
-@pytest.mark.parametrize("uri", ["sip:h", "sip:h;transport=tcp", "tel:+1555", "http://h", "sip:"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "sip:h",
+        "sip:h;transport=tcp",
+        "tel:+1555",
+        "http://h",
+        "sip:",
+        "sip:a:99999;transport=ws",
+        "sip:a:0;transport=wss",
+        "sip:[];transport=ws",
+        "sip:evil\r\nX-Injected: 1;transport=ws",
+    ],
+)
 def test_sip_destination_rejects(uri: str) -> None:
     with pytest.raises(ValueError):
         sip.sip_destination(uri)
