@@ -4,7 +4,7 @@ This is the hot path, so it is one loop over one bytes object with an index:
 no generator per frame, no copy of the input when whole frames arrive in one
 read, and a frame's header is checked before its payload is waited for, so an
 invalid or oversized frame fails at once and the buffer never holds more than
-one frame of at most `max_message_size` bytes.
+one frame: its header and at most `max(max_message_size, 125)` payload bytes.
 
 The chunk limit (`max_msg_chunks`, OpenSIPS `wss_max_msg_chunks`): one
 `receive_data` call is one chunk. A "unit" is one message with all its

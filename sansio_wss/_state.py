@@ -69,6 +69,7 @@ COMMANDS: dict[str, frozenset[State]] = {
     "ping": frozenset({State.OPEN}),
     "close": frozenset(State),
 }
-"""Command -> states where it is allowed. Outside them: LocalProtocolError in
-CONNECTING, ConnectionClosedError in CLOSING and CLOSED. `close()` is allowed
-everywhere and does nothing once closing."""
+"""Command -> states where it is allowed. Outside them, `send` and `ping` raise
+ConnectionClosedError in CLOSING and CLOSED (a race with the peer); every other
+refusal is LocalProtocolError. `close()` is allowed everywhere and does nothing
+once closing."""
