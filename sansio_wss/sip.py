@@ -24,6 +24,7 @@ __all__ = [
     "check_start_line",
     "is_text",
     "parse_ws_uri",
+    "reachable",
     "receive",
     "sip_destination",
     "via_transport",
@@ -75,6 +76,14 @@ def receive(
     if message == KEEPALIVE_PONG:
         return CrlfKeepalive(False), None
     return InvalidSipMessage(message, binary, "start line is not a SIP/2.0 request or status line"), None
+
+
+def reachable(host: str) -> bool:
+    """False for a host no one can connect to: a browser's random `*.invalid` Via or
+    Contact host (RFC 7118 appendix B, RFC 6761). Such a peer is reached only over the
+    connection it opened; an adapter fails the send instead of dialling."""
+    name = host.rstrip(".").lower()
+    return not (name == "invalid" or name.endswith(".invalid"))
 
 
 def via_transport(secure: bool = True) -> str:

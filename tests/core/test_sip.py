@@ -149,3 +149,10 @@ def test_sip_destination_uses_wss_port() -> None:
 def test_sip_destination_rejects(uri: str) -> None:
     with pytest.raises(ValueError):
         sip.sip_destination(uri)
+
+
+def test_reachable() -> None:
+    assert sip.reachable("pbx.example.net") and sip.reachable("192.0.2.1")
+    for host in ("df7jal23ls0d.invalid", "X.INVALID.", "invalid"):
+        assert not sip.reachable(host)
+    assert sip.reachable("invalid.example.com")
