@@ -23,6 +23,8 @@ from .events import (
     PongReceived,
     SipMessageReceived,
 )
+from .table import ConnectionTable, Flow
+from .tls import TLSDomain
 
 __version__ = "0.1.0"
 
@@ -35,9 +37,11 @@ __all__ = [
     "Connection",
     "ConnectionClosed",
     "ConnectionClosedError",
+    "ConnectionTable",
     "CrlfKeepalive",
     "Error",
     "Event",
+    "Flow",
     "HandshakeRejected",
     "HandshakeRequest",
     "Headers",
@@ -49,6 +53,7 @@ __all__ = [
     "ServerConnection",
     "SipMessageReceived",
     "State",
+    "TLSDomain",
     "TransportAction",
     "__version__",
 ]
