@@ -18,7 +18,7 @@ from .events import Headers
 __all__ = ["HttpError", "parse_request_head", "parse_response_head", "render_response"]
 
 _REQUEST_LINE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP/([0-9])\.([0-9])")
-_STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([0-9]{3}) ([\t !-~\x80-\xff]*)")
+_STATUS_LINE = re.compile(rb"HTTP/([0-9])\.([0-9]) ([1-9][0-9]{2}) ([\t !-~\x80-\xff]*)")
 _FIELD = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t !-~\x80-\xff]*)")
 _TARGET = re.compile(rb"/[!-~]*")
 

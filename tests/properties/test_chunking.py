@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
@@ -94,7 +95,7 @@ def message_units(draw: st.DrawFn, masked: bool, max_body: int = 300) -> Unit:
         expected = CrlfKeepalive(True)
     cuts = draw(st.lists(st.integers(0, len(payload)), max_size=4))
     bounds = [0, *sorted(cuts), len(payload)]
-    parts = [payload[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    parts = [payload[a:b] for a, b in itertools.pairwise(bounds)]
     unit = Unit()
     for i, part in enumerate(parts):
         if i:
@@ -166,7 +167,9 @@ def check_model(events: list[Event], expected: Unit, close: tuple[int, str] | No
 
 @settings(max_examples=examples(1.0))
 @given(streams(masked=True), st.data())
-def test_server_any_split_gives_same_events_and_bytes(built: tuple[Unit, tuple[int, str] | None], data: st.DataObject) -> None:
+def test_server_any_split_gives_same_events_and_bytes(
+    built: tuple[Unit, tuple[int, str] | None], data: st.DataObject
+) -> None:
     stream, close = built
     whole = ServerConnection(0.0, UNLIMITED)
     events, out = feed(whole, [REQUEST, stream.data])
@@ -193,7 +196,9 @@ def test_server_refuses_frames_pipelined_behind_the_request() -> None:
 
 @settings(max_examples=examples(1.0))
 @given(streams(masked=False), st.data())
-def test_client_any_split_gives_same_events_and_frames(built: tuple[Unit, tuple[int, str] | None], data: st.DataObject) -> None:
+def test_client_any_split_gives_same_events_and_frames(
+    built: tuple[Unit, tuple[int, str] | None], data: st.DataObject
+) -> None:
     stream, close = built
     raw = REPLY_101 + stream.data
     runs = []
@@ -228,14 +233,27 @@ def opened(role: str, config: Config) -> Connection:
 )
 def test_message_over_max_msg_chunks_reads_fails_with_1008(role: str, k: int, data: st.DataObject) -> None:
     masked = role == "server"
-    message = data.draw(message_units(masked, max_body=40), "message")
-    before = data.draw(st.lists(any_units(masked), max_size=2), "complete units in the first read")
+    message = data.draw(
+        st.one_of(message_units(masked, max_body=40), ping_units(masked)), "message or control frame"
+    )
+    # a unit that began in earlier reads (within the limit) and ends in the message's first read,
+    # then whole units, then the message, then whole units in its last read
+    previous = data.draw(st.lists(any_units(masked), max_size=1), "unit ending in the first read")
+    before = previous + data.draw(st.lists(any_units(masked), max_size=2), "complete units in the first read")
     after = data.draw(st.lists(any_units(masked), max_size=2), "complete units in the last read")
+    early: list[bytes] = []
+    if previous:
+        size = len(previous[0].data)
+        early = split(
+            previous[0].data, data.draw(st.sets(st.integers(1, size - 1), max_size=min(k - 1, size - 1)))
+        )
+        early, before[0] = early[:-1], Unit(early[-1], before[0].events, before[0].replies)
     cuts = data.draw(st.sets(st.integers(1, len(message.data) - 1), max_size=min(9, len(message.data) - 1)))
     reads = split(message.data, cuts)
     m = len(reads)
     reads[0] = b"".join(u.data for u in before) + reads[0]
     reads[-1] += b"".join(u.data for u in after)
+    reads = early + reads
 
     conn = opened(role, Config(max_msg_chunks=k, max_message_size=1 << 20))
     events: list[Event] = []
@@ -252,7 +270,7 @@ def test_message_over_max_msg_chunks_reads_fails_with_1008(role: str, k: int, da
         out += conn.data_to_send()
     ends = [e for e in events if isinstance(e, ConnectionClosed)]
     if m > k:
-        assert failed_at == k
+        assert failed_at == len(early) + k
         assert len(ends) == 1 and events[-1] is ends[0]
         assert (ends[0].cause, ends[0].code) == (Cause.CHUNK_LIMIT, 1008)
         done = [e for u in before for e in u.events]
@@ -266,7 +284,9 @@ def test_message_over_max_msg_chunks_reads_fails_with_1008(role: str, k: int, da
         assert action_then is expected_action  # later reads are the rest of a broken stream
     else:
         assert not ends, ends
-        predicted = [e for u in before for e in u.events] + message.events + [e for u in after for e in u.events]
+        predicted = (
+            [e for u in before for e in u.events] + message.events + [e for u in after for e in u.events]
+        )
         assert events == predicted
         units = [*before, message, *after]
         assert parse_frames(out, masked=not masked) == [r for u in units for r in u.replies]
@@ -306,3 +326,23 @@ def test_handshake_over_max_msg_chunks_reads_is_dropped(role: str, k: int, data:
         assert len(events) == 1 and isinstance(events[0], Opened), events
         assert conn.state is State.OPEN
         assert out.startswith(b"HTTP/1.1 101 ") if role == "server" else out == b""
+
+
+@settings(max_examples=examples(1.0))
+@given(st.integers(1, 6), st.data())
+def test_client_chunk_count_restarts_after_the_reply(k: int, data: st.DataObject) -> None:
+    """The 101 spans up to k reads, its last read also starts a message: that read is the message's first."""
+    message = data.draw(message_units(masked=False, max_body=40), "message")
+    reply = split(REPLY_101, data.draw(st.sets(st.integers(1, len(REPLY_101) - 1), max_size=k - 1)))
+    size = len(message.data)
+    reads = split(message.data, data.draw(st.sets(st.integers(1, size - 1), max_size=min(9, size - 1))))
+    m = len(reads)
+    reads = [*reply[:-1], reply[-1] + reads[0], *reads[1:]]
+    conn = ClientConnection("sip.example.com", 0.0, config=Config(max_msg_chunks=k), key=KEY)
+    conn.data_to_send()
+    events, _ = feed(conn, reads)
+    assert isinstance(events[0], Opened)
+    if m > k:
+        assert isinstance(events[-1], ConnectionClosed) and events[-1].cause is Cause.CHUNK_LIMIT
+    else:
+        assert events[1:] == message.events

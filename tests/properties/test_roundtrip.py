@@ -1,12 +1,24 @@
-"""Frame encode/decode round trips: our client and server carry any payload intact; wsproto decodes our frames."""
+"""Frame round trips: our client and server carry any payload intact; wsproto decodes our frames."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from props_support import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, examples, is_utf8, open_client, open_server
+from props_support import (
+    BINARY,
+    CLOSE,
+    CONTINUATION,
+    PING,
+    PONG,
+    TEXT,
+    examples,
+    is_utf8,
+    open_client,
+    open_server,
+)
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
 from sansio_wss import (
@@ -29,7 +41,10 @@ def payloads(draw: st.DrawFn) -> bytes:
     """0 to ~70 KB: ASCII, UTF-8 text, bytes, or text with one invalid or truncated UTF-8 sequence."""
     size = draw(
         st.one_of(
-            st.sampled_from(BOUNDARIES), st.integers(0, 300), st.integers(126, 65535), st.integers(65536, 70_000)
+            st.sampled_from(BOUNDARIES),
+            st.integers(0, 300),
+            st.integers(126, 65535),
+            st.integers(65536, 70_000),
         )
     )
     rng = random.Random(draw(st.integers(0, 2**32)))
@@ -56,13 +71,13 @@ def payloads(draw: st.DrawFn) -> bytes:
 def delivered(events: list[Event]) -> list[tuple[bytes, bool | None]]:
     """(message, binary) per message; CRLF keepalives as their bytes with binary None."""
     out: list[tuple[bytes, bool | None]] = []
-    for event in events:
-        if isinstance(event, (SipMessageReceived, InvalidSipMessage)):
-            out.append((event.message, event.binary))
-        elif isinstance(event, CrlfKeepalive):
-            out.append((b"\r\n\r\n" if event.ping else b"\r\n", None))
+    for ev in events:
+        if isinstance(ev, (SipMessageReceived, InvalidSipMessage)):
+            out.append((ev.message, ev.binary))
+        elif isinstance(ev, CrlfKeepalive):
+            out.append((b"\r\n\r\n" if ev.ping else b"\r\n", None))
         else:
-            raise AssertionError(f"unexpected event {event!r}")
+            raise AssertionError(f"unexpected event {ev!r}")
     return out
 
 
@@ -73,13 +88,23 @@ def expected(payload: bytes) -> tuple[bytes, bool | None]:
 
 
 @settings(max_examples=examples(1.0))
-@given(st.sampled_from(["client to server", "server to client"]), st.lists(payloads(), min_size=1, max_size=3), st.data())
+@given(
+    st.sampled_from(["client to server", "server to client"]),
+    st.lists(payloads(), min_size=1, max_size=3),
+    st.data(),
+)
 def test_any_payload_arrives_intact(direction: str, messages: list[bytes], data: st.DataObject) -> None:
     client, server = open_client(CONFIG), open_server(CONFIG)
     sender: Connection = client if direction == "client to server" else server
     receiver: Connection = server if sender is client else client
     for payload in messages:
-        event("64-bit length" if len(payload) > 65535 else "16-bit length" if len(payload) > 125 else "7-bit length")
+        event(
+            "64-bit length"
+            if len(payload) > 65535
+            else "16-bit length"
+            if len(payload) > 125
+            else "7-bit length"
+        )
         as_str = is_utf8(payload) and data.draw(st.booleans(), "send as str")
         sender.send(payload.decode() if as_str else payload, 0.0)
     wire = sender.data_to_send()
@@ -130,7 +155,7 @@ def test_encode_then_wsproto_decode(
     opcode = TEXT if is_utf8(payload) else BINARY
     key = mask if masked else None
     bounds = [0, *sorted(c for c in cuts if c <= len(payload)), len(payload)]
-    parts = [payload[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    parts = [payload[a:b] for a, b in itertools.pairwise(bounds)]
     wire = b""
     for i, part in enumerate(parts):
         wire += encode(opcode if i == 0 else CONTINUATION, part, key, fin=i == len(parts) - 1)
