@@ -33,7 +33,7 @@ lint: $(VENV)/.deps
 # adapters included (from the repo root the local sansio_wss/ would shadow it);
 # one run per folder, as each test folder is its own import root.
 MYPY := cd /tmp && $(BIN)/mypy --strict --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache
-TYPED_DIRS := tests/core tests/properties tests/reference tests/packaging tests/fuzz_replay fuzz bench tools
+TYPED_DIRS := tests/core tests/adapters tests/properties tests/reference tests/packaging tests/fuzz_replay fuzz bench tools
 
 typecheck: wheel
 	$(MYPY) -p sansio_wss

@@ -7,7 +7,7 @@ from ._connection import Connection
 from ._server import ServerConnection
 from ._state import State, TransportAction
 from .config import Config
-from .errors import ConfigError, ConnectionClosedError, Error, LocalProtocolError
+from .errors import ConfigError, ConnectFailed, ConnectionClosedError, Error, LocalProtocolError
 from .events import (
     Cause,
     CloseReceived,
@@ -34,6 +34,7 @@ __all__ = [
     "CloseReceived",
     "Config",
     "ConfigError",
+    "ConnectFailed",
     "Connection",
     "ConnectionClosed",
     "ConnectionClosedError",

@@ -166,12 +166,14 @@ class Connection(FrameReader):
             self._finish(Trigger.EOF, 1006, "", Cause.EOF, detail, now)
         self._action = TransportAction.CLOSE
 
-    def transport_failed(self, now: float, detail: str = "") -> None:
-        """The adapter could not read or write (reset, TLS error, send timeout)."""
+    def transport_failed(self, now: float, detail: str = "", cause: Cause = Cause.TRANSPORT_ERROR) -> None:
+        """The adapter could not go on: a reset, a TLS error (`Cause.TLS_FAILED`), a TLS
+        handshake or send timeout (`Cause.TLS_HANDSHAKE_TIMEOUT`, `Cause.SEND_TIMEOUT`).
+        Pending output is dropped and the transport is to be closed."""
         if self._action is TransportAction.CLOSE:
             return
         if self._closed is None:
-            self._finish(Trigger.EOF, 1006, "", Cause.TRANSPORT_ERROR, detail or "transport failed", now)
+            self._finish(Trigger.EOF, 1006, "", cause, detail or "transport failed", now)
         self._out.clear()
         self._action = TransportAction.CLOSE
 

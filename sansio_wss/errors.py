@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ConnectionClosedError", "Error", "LocalProtocolError"]
+from .events import ConnectionClosed, HandshakeRejected
+
+__all__ = ["ConfigError", "ConnectFailed", "ConnectionClosedError", "Error", "LocalProtocolError"]
 
 
 class Error(Exception):
@@ -33,3 +35,18 @@ class ConnectionClosedError(Error):
         super().__init__(f"connection is closing or closed (code={code}, reason={reason!r})")
         self.code = code
         self.reason = reason
+
+
+class ConnectFailed(Error):
+    """Adapters: an outbound connection did not open.
+
+    `closed` is the core's terminal event (its `cause`, `status` and `detail` say
+    why: TLS, handshake timeout, a rejection...), and `rejected` the server's
+    non-101 reply when there was one. Socket errors (refused, unreachable, DNS)
+    come as the `OSError` they are.
+    """
+
+    def __init__(self, closed: ConnectionClosed, rejected: HandshakeRejected | None = None) -> None:
+        super().__init__(f"{closed.cause.value}: {closed.detail}")
+        self.closed = closed
+        self.rejected = rejected

@@ -56,6 +56,12 @@ class Cause(str, enum.Enum):
     """The transport ended before the closing handshake (code 1006)."""
     TRANSPORT_ERROR = "transport_error"
     """The adapter reported that the transport failed (code 1006)."""
+    TLS_FAILED = "tls_failed"
+    """The TLS handshake or a TLS record failed (adapters; code 1006)."""
+    TLS_HANDSHAKE_TIMEOUT = "tls_handshake_timeout"
+    """The TLS handshake did not complete within `tls_handshake_timeout` (adapters)."""
+    SEND_TIMEOUT = "send_timeout"
+    """A write could not complete within `send_timeout`: the peer stopped reading (adapters)."""
     INTERNAL_ERROR = "internal_error"
     """A bug in this library (close code 1011); please report it."""
 

@@ -1,0 +1,214 @@
+"""`Driver`: one connection's TLS (an `ssl.SSLObject` over memory BIOs) and its sans-IO core,
+turned into what an adapter does: write these bytes, arm this timer, half-close or close,
+deliver these events.
+
+Every adapter that owns raw sockets (asyncio, blocking) runs this same object, so TLS
+pumping, the TLS-handshake timeout, the send timeout and close_notify live here once.
+Doing TLS over memory BIOs is also what keeps an idle asyncio connection small: the
+stdlib's SSL transport holds a 256 KiB read buffer per connection.
+
+The core connection exists from the start (its handshake timer runs from accept or
+connect), but sees no bytes and writes none until the TLS handshake has completed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+
+from sansio_wss import Cause, Connection, Event, TransportAction
+
+__all__ = ["Driver", "TLSInfo"]
+
+_READ = 65536
+
+
+class TLSInfo:
+    """What TLS negotiated, once the handshake is done (for tracing and domain checks)."""
+
+    __slots__ = ("cipher", "peer_certificate", "server_name", "version")
+
+    def __init__(self, tls: ssl.SSLObject, server_name: str | None) -> None:
+        self.version: str | None = tls.version()
+        cipher = tls.cipher()
+        self.cipher: str | None = cipher[0] if cipher else None
+        self.peer_certificate: bytes | None = tls.getpeercert(binary_form=True)
+        self.server_name = server_name
+
+
+class Driver:
+    """TLS plus core for one connection; the adapter feeds bytes and time, and performs actions.
+
+    After every call that feeds it (`start`, `receive`, `receive_eof`, `handle_timer`,
+    `send`, `close`, `send_blocked`), the adapter writes `data_to_send()`, delivers
+    `events()`, applies `transport_action` and arms one timer at `get_timer()`.
+    """
+
+    __slots__ = (
+        "_close_notify",
+        "_conn",
+        "_incoming",
+        "_outgoing",
+        "_send_deadline",
+        "_server_name",
+        "_tls",
+        "_tls_deadline",
+        "tls_info",
+    )
+
+    def __init__(
+        self,
+        context: ssl.SSLContext,
+        conn: Connection,
+        now: float,
+        *,
+        server_hostname: str | None = None,
+    ) -> None:
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        server = server_hostname is None
+        self._tls = context.wrap_bio(
+            self._incoming, self._outgoing, server_side=server, server_hostname=server_hostname
+        )
+        self._conn = conn
+        self._server_name = server_hostname
+        self._tls_deadline: float | None = now + conn.config.tls_handshake_timeout
+        self._send_deadline: float | None = None
+        self._close_notify = False
+        self.tls_info: TLSInfo | None = None
+        """Filled in once the TLS handshake is done."""
+
+    @property
+    def connection(self) -> Connection:
+        """The sans-IO core connection."""
+        return self._conn
+
+    @property
+    def transport_action(self) -> TransportAction:
+        """What to do with the socket once `data_to_send()` is written."""
+        return self._conn.transport_action
+
+    # ------------------------------------------------------------------ inputs
+
+    def start(self, now: float) -> None:
+        """Begin the TLS handshake (a client's ClientHello is then in `data_to_send()`)."""
+        self._handshake(now)
+
+    def receive(self, data: bytes, now: float) -> None:
+        """Ciphertext read from the socket."""
+        self._incoming.write(data)
+        if self.tls_info is None:
+            self._handshake(now)
+            if self.tls_info is None:
+                return
+        tls = self._tls
+        chunks: list[bytes] = []
+        eof = False
+        while True:
+            try:
+                chunk = tls.read(_READ)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:  # the peer's close_notify
+                eof = True
+                break
+            except ssl.SSLError as exc:
+                self._feed(chunks, now)
+                self._conn.transport_failed(now, f"TLS error: {exc.reason or exc}", Cause.TLS_FAILED)
+                return
+            if not chunk:
+                eof = True
+                break
+            chunks.append(chunk)
+        self._feed(chunks, now)
+        if eof:
+            self._conn.receive_eof(now)
+
+    def receive_eof(self, now: float) -> None:
+        """The socket reached EOF (or was reset: then call `failed`)."""
+        self._conn.receive_eof(now)
+
+    def failed(self, now: float, detail: str) -> None:
+        """The socket failed (reset, refused write)."""
+        self._conn.transport_failed(now, detail)
+
+    def handle_timer(self, now: float) -> None:
+        """Act on the deadlines that have passed: TLS handshake, send, then the core's."""
+        if self._tls_deadline is not None and now >= self._tls_deadline:
+            self._conn.transport_failed(now, "TLS handshake not done in time", Cause.TLS_HANDSHAKE_TIMEOUT)
+        elif self._send_deadline is not None and now >= self._send_deadline:
+            self._conn.transport_failed(now, "the peer stopped reading", Cause.SEND_TIMEOUT)
+        else:
+            self._conn.handle_timer(now)
+
+    def send_blocked(self, since: float | None) -> None:
+        """The socket's write buffer is full since `since` (None: it drained again).
+
+        The connection fails with `Cause.SEND_TIMEOUT` if it stays full for
+        `send_timeout`; meanwhile the adapter stops reading from the peer, so that
+        a peer that stops reading cannot make us queue answers without bound.
+        """
+        self._send_deadline = None if since is None else since + self._conn.config.send_timeout
+
+    # ---------------------------------------------------------------- commands
+
+    def send(self, message: bytes | str, now: float) -> None:
+        """Send one SIP message (raises as `Connection.send` does)."""
+        self._conn.send(message, now)
+
+    def close(self, now: float, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (as `Connection.close`)."""
+        self._conn.close(now, code, reason)
+
+    # ----------------------------------------------------------------- outputs
+
+    def events(self) -> list[Event]:
+        """Events since the last call."""
+        return self._conn.events()
+
+    def data_to_send(self) -> bytes:
+        """Ciphertext to write now. Once the core asks to end the transport, a TLS
+        close_notify follows its last bytes (RFC 8446 section 6.1)."""
+        conn = self._conn
+        if self.tls_info is not None:
+            plain = conn.data_to_send()
+            if plain:
+                # The core writes nothing once it has asked to end the transport, so the
+                # TLS session is still open here and a memory BIO write cannot block.
+                self._tls.write(plain)
+            if conn.transport_action is not TransportAction.NONE and not self._close_notify:
+                self._close_notify = True
+                # unwrap() queues our close_notify, then wants the peer's: we do not wait.
+                with contextlib.suppress(ssl.SSLError):
+                    self._tls.unwrap()
+        return self._outgoing.read()
+
+    def get_timer(self) -> float | None:
+        """The earliest deadline of TLS, send and core, or None."""
+        if self._conn.transport_action is TransportAction.CLOSE:
+            return None
+        deadline = self._conn.get_timer()
+        for extra in (self._tls_deadline, self._send_deadline):
+            if extra is not None and (deadline is None or extra < deadline):
+                deadline = extra
+        return deadline
+
+    # --------------------------------------------------------------- internals
+
+    def _handshake(self, now: float) -> None:
+        try:
+            self._tls.do_handshake()
+        except ssl.SSLWantReadError:
+            return
+        except (ssl.SSLError, ssl.CertificateError) as exc:
+            reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or str(exc)
+            self._conn.transport_failed(now, f"TLS handshake failed: {reason}", Cause.TLS_FAILED)
+            return
+        self._tls_deadline = None
+        self.tls_info = TLSInfo(self._tls, self._server_name)
+
+    def _feed(self, chunks: list[bytes], now: float) -> None:
+        # All the plaintext of one socket read goes to the core in one call: one chunk
+        # for max_msg_chunks, however many TLS records it came in.
+        if chunks:
+            self._conn.receive_data(chunks[0] if len(chunks) == 1 else b"".join(chunks), now)

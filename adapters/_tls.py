@@ -1,0 +1,114 @@
+"""`ssl.SSLContext`s from `TLSDomain`s: one context per domain, built once, shared by every connection."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterable
+
+from sansio_wss.table import normalize_address
+from sansio_wss.tls import TLSDomain, choose_client_domain, choose_server_domain
+
+__all__ = ["TLSContexts", "context_for"]
+
+_VERSIONS = {
+    "TLSv1": ssl.TLSVersion.TLSv1,
+    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
+    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
+    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
+}
+
+
+def context_for(domain: TLSDomain) -> ssl.SSLContext:
+    """An SSLContext that does what `domain` says, and never verifies less than it asks."""
+    server = domain.side == "server"
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER if server else ssl.PROTOCOL_TLS_CLIENT)
+    if domain.min_version is not None:
+        context.minimum_version = _VERSIONS[domain.min_version]
+    if domain.max_version is not None:
+        context.maximum_version = _VERSIONS[domain.max_version]
+    if domain.certificate:
+        context.load_cert_chain(domain.certificate, domain.private_key)
+    if domain.ciphers:
+        context.set_ciphers(domain.ciphers)
+    if server:
+        if domain.ca_list:
+            context.load_verify_locations(domain.ca_list)
+        if domain.require_cert:
+            context.verify_mode = ssl.CERT_REQUIRED
+        elif domain.verify_cert and domain.ca_list:
+            context.verify_mode = ssl.CERT_OPTIONAL
+        else:
+            context.verify_mode = ssl.CERT_NONE
+    elif domain.verify_cert:
+        if domain.ca_list:
+            context.load_verify_locations(domain.ca_list)
+        else:
+            context.load_default_certs(ssl.Purpose.SERVER_AUTH)
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    # WebSocket has its own closing handshake; a peer that skips close_notify
+    # (OpenSIPS and Kamailio do) is not an attack on us.
+    context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    return context
+
+
+class TLSContexts:
+    """The contexts of a set of domains, with the choice rules of `sansio_wss.tls`.
+
+    Server side: `server_context(listener)` is the context to accept with on that
+    listener; its SNI callback moves each handshake to the domain chosen by the
+    listener and the name the client sent.
+    """
+
+    __slots__ = ("_contexts", "_domains", "_listeners")
+
+    def __init__(self, domains: Iterable[TLSDomain]) -> None:
+        self._domains = tuple(domains)
+        names = [d.name for d in self._domains]
+        if len(set(names)) != len(names):
+            raise ValueError("TLS domain names must be unique")
+        self._contexts = {d.name: context_for(d) for d in self._domains}
+        self._listeners: dict[tuple[str, int], ssl.SSLContext | None] = {}
+
+    @property
+    def domains(self) -> tuple[TLSDomain, ...]:
+        """The domains, in the order given."""
+        return self._domains
+
+    def server_context(self, listener: tuple[str, int]) -> ssl.SSLContext | None:
+        """The context to accept with on `listener`, or None when no server domain serves it."""
+        key = normalize_address(listener)
+        if key not in self._listeners:
+            self._listeners[key] = self._listener_context(key)
+        return self._listeners[key]
+
+    def client_context(
+        self, address: tuple[str, int], host: str | None
+    ) -> tuple[TLSDomain, ssl.SSLContext] | None:
+        """The client domain and its context for a destination, or None."""
+        domain = choose_client_domain(self._domains, address, host)
+        return None if domain is None else (domain, self._contexts[domain.name])
+
+    def _listener_context(self, listener: tuple[str, int]) -> ssl.SSLContext | None:
+        first = choose_server_domain(self._domains, listener, None)
+        if first is None:  # only SNI-named domains: start with one, the callback picks
+            first = next(
+                (
+                    d
+                    for d in self._domains
+                    if d.side == "server" and (not d.addresses or listener in d.addresses)
+                ),
+                None,
+            )
+        if first is None:
+            return None
+        context = context_for(first)
+
+        def on_sni(sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, _: ssl.SSLContext) -> None:
+            domain = choose_server_domain(self._domains, listener, name)
+            if domain is not None:
+                sock.context = self._contexts[domain.name]
+
+        context.sni_callback = on_sni
+        return context

@@ -1,0 +1,75 @@
+"""Test certificates from trustme, and TLS domains and contexts built on them."""
+
+from __future__ import annotations
+
+import pathlib
+import ssl
+import tempfile
+from dataclasses import dataclass
+from functools import cache
+
+import trustme
+
+from sansio_wss import TLSDomain
+
+REGISTER = (
+    b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK56s\r\n"
+    b"CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+)
+OK = b"SIP/2.0 200 OK\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+
+
+@dataclass(frozen=True)
+class Certs:
+    """PEM files of one test CA, a server certificate and a client certificate."""
+
+    ca: str
+    server: str
+    other_server: str
+    client: str
+    other_ca: str
+
+
+@cache
+def certs() -> Certs:
+    """Written once per test run into a temporary folder."""
+    folder = pathlib.Path(tempfile.mkdtemp(prefix="sansio-wss-certs-"))
+    ca = trustme.CA()
+    other_ca = trustme.CA()
+    server = ca.issue_cert("localhost", "127.0.0.1", "::1", "sip.example.com")
+    other = ca.issue_cert("other.example.com")
+    client = ca.issue_cert("client.example.com")
+    paths = {}
+    for name, blob in (
+        ("ca", ca.cert_pem),
+        ("other_ca", other_ca.cert_pem),
+    ):
+        path = folder / f"{name}.pem"
+        blob.write_to_path(str(path))
+        paths[name] = str(path)
+    for name, cert in (("server", server), ("other_server", other), ("client", client)):
+        path = folder / f"{name}.pem"
+        cert.private_key_and_cert_chain_pem.write_to_path(str(path))
+        paths[name] = str(path)
+    return Certs(**paths)
+
+
+def server_domain(**kw: object) -> TLSDomain:
+    return TLSDomain(name=str(kw.pop("name", "server")), side="server", certificate=certs().server, **kw)  # type: ignore[arg-type]
+
+
+def client_domain(**kw: object) -> TLSDomain:
+    return TLSDomain(name=str(kw.pop("name", "client")), side="client", ca_list=certs().ca, **kw)  # type: ignore[arg-type]
+
+
+def client_ssl_context() -> ssl.SSLContext:
+    """A plain stdlib client context trusting the test CA (for third-party peers)."""
+    context = ssl.create_default_context(cafile=certs().ca)
+    return context
+
+
+def server_ssl_context() -> ssl.SSLContext:
+    """A plain stdlib server context with the test server certificate (for third-party peers)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certs().server)
+    return context
