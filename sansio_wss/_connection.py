@@ -23,6 +23,8 @@ from .sip import is_text
 
 __all__ = ["Connection"]
 
+_CLOSE = TransportAction.CLOSE
+_CONNECTING = State.CONNECTING
 _SHORT_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in (TEXT, BINARY)}
 _pack_head16 = struct.Struct(">BBH").pack
 
@@ -143,14 +145,15 @@ class Connection(FrameReader):
 
     def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> None:
         """Feed bytes read from the transport. One call is one chunk for `max_msg_chunks`."""
-        if self._action is TransportAction.CLOSE or not data:
+        if self._closed is not None:
+            if self._action is _CLOSE or self._close_received or not self._close_sent:
+                return  # only EOF (or the close timer) matters now
+        if not data:
             return
-        if self._closed is not None and (self._close_received or not self._close_sent):
-            return  # lingering: only EOF (or the close timer) matters now
         self._calls += 1
         self._last_rx = now
         try:
-            if self._state is State.CONNECTING:
+            if self._state is _CONNECTING:
                 self._receive_handshake(bytes(data), now)
             else:
                 self._receive_frames(data if type(data) is bytes else bytes(data), now)
