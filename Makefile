@@ -39,15 +39,20 @@ typecheck: wheel
 	$(MYPY) -p sansio_wss
 	for dir in $(TYPED_DIRS); do $(MYPY) $(CURDIR)/$$dir || exit 1; done
 
+# The core twice: with its optional C unmasking, then on the pure-Python reference path.
 unit: wheel
-	$(BIN)/pytest -p no:cacheprovider --cov --cov-report=term --cov-fail-under=95
+	$(BIN)/pytest -p no:cacheprovider --cov --cov-report=
+	SANSIO_WSS_PURE=1 $(BIN)/pytest -p no:cacheprovider --cov --cov-append --cov-report=term \
+		--cov-fail-under=95 tests/core tests/properties tests/reference
 
 # The core tests again on Python 3.13 (3.10 to 3.13 are supported).
 py313: wheel
 	@test -n "$(PY313)" || { echo "python 3.13 not found (pyenv or PATH)"; exit 1; }
 	test -x .venv313/bin/python || $(PY313) -m venv .venv313
-	.venv313/bin/pip install -q pytest hypothesis h11 wsproto
-	.venv313/bin/pip install -q --force-reinstall --no-deps dist/*.whl
+	.venv313/bin/pip install -q pytest hypothesis h11 wsproto setuptools wheel
+	rm -rf build dist313
+	.venv313/bin/pip wheel -q --no-deps --no-build-isolation -w dist313 .
+	.venv313/bin/pip install -q --force-reinstall --no-deps dist313/*.whl
 	.venv313/bin/pytest -p no:cacheprovider tests/core tests/properties tests/reference
 
 fuzz-smoke: wheel
@@ -66,4 +71,4 @@ bench-quick: wheel
 	$(BIN)/python bench/core_bench.py --quick
 
 clean:
-	rm -rf build dist $(VENV) .venv313 .coverage .hypothesis
+	rm -rf build dist dist313 $(VENV) .venv313 .coverage .hypothesis

@@ -145,9 +145,10 @@ class Connection(FrameReader):
 
     def receive_data(self, data: bytes | bytearray | memoryview, now: float) -> None:
         """Feed bytes read from the transport. One call is one chunk for `max_msg_chunks`."""
-        if self._closed is not None:
-            if self._action is _CLOSE or self._close_received or not self._close_sent:
-                return  # only EOF (or the close timer) matters now
+        if self._closed is not None and (
+            self._action is _CLOSE or self._close_received or not self._close_sent
+        ):
+            return  # only EOF (or the close timer) matters now
         if not data:
             return
         self._calls += 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 __all__ = [
     "BINARY",
@@ -20,6 +21,7 @@ __all__ = [
     "parse_close",
     "sendable_close_code",
     "unmask",
+    "unmask_from",
     "valid_received_close_code",
 ]
 
@@ -39,6 +41,23 @@ CONTINUATION, TEXT, BINARY, CLOSE, PING, PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 # mask over a whole payload in one C-level multiplication (see `unmask`).
 REPUNIT_WORDS = 1 << 14
 REPUNIT = int.from_bytes(b"\x01\x00\x00\x00" * REPUNIT_WORDS, "little")
+
+
+def _load_speedups() -> Callable[[bytes, int, int], bytes] | None:
+    """The C unmasking helper, unless it was not built or SANSIO_WSS_PURE=1 asks for the
+    reference path (the tests run both)."""
+    if os.environ.get("SANSIO_WSS_PURE", "") not in ("", "0"):
+        return None
+    try:
+        from ._speedups import unmask_from  # noqa: PLC0415 - optional, and only when allowed
+    except ImportError:
+        return None
+    return unmask_from
+
+
+unmask_from = _load_speedups()
+"""`unmask_from(buffer, start, stop)`: `buffer[start:stop]` unmasked with the 4 bytes before
+`start`, in C; None when only the pure-Python path is available."""
 
 
 def unmask(payload: bytes, mask: bytes) -> bytes:
@@ -92,6 +111,8 @@ def encode(opcode: int, payload: bytes, mask: bytes | None = None, fin: bool = T
         head = bytes((b0, mbit | 127)) + n.to_bytes(8, "big")
     if mask is None:
         return head + payload
+    if unmask_from is not None:
+        return head + mask + unmask_from(mask + payload, 4, 4 + n)
     return head + mask + unmask(payload, mask)
 
 

@@ -32,6 +32,7 @@ from ._frames import (
     Violation,
     parse_close,
     unmask,
+    unmask_from,
 )
 from .events import Cause, PingReceived, PongReceived, SipMessageReceived
 
@@ -43,6 +44,7 @@ __all__ = ["FrameReader"]
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 is_sip = sip.START_LINE.match
+c_unmask = unmask_from
 
 
 def new_sip_message(message: bytes, binary: bool) -> SipMessageReceived:
@@ -155,16 +157,19 @@ class FrameReader:
                         stop = start + n
                         if stop > end:
                             break
-                        words = (n + 3) >> 2
-                        if words <= REPUNIT_WORDS:
-                            spread = from_bytes(buf[start - 4 : start], "little") * (
-                                REPUNIT >> ((REPUNIT_WORDS - words) << 5)
-                            )
-                            payload = (from_bytes(buf[start:stop], "little") ^ spread).to_bytes(
-                                words << 2, "little"
-                            )[:n]
+                        if c_unmask is not None:
+                            payload = c_unmask(buf, start, stop)
                         else:
-                            payload = unmask(buf[start:stop], buf[start - 4 : start])
+                            words = (n + 3) >> 2
+                            if words <= REPUNIT_WORDS:
+                                spread = from_bytes(buf[start - 4 : start], "little") * (
+                                    REPUNIT >> ((REPUNIT_WORDS - words) << 5)
+                                )
+                                payload = (from_bytes(buf[start:stop], "little") ^ spread).to_bytes(
+                                    words << 2, "little"
+                                )[:n]
+                            else:
+                                payload = unmask(buf[start:stop], buf[start - 4 : start])
                     else:
                         stop = pos + head + n
                         if stop > end:
@@ -210,10 +215,12 @@ class FrameReader:
                 stop = pos + head + n
                 if stop > end:
                     break
-                if expect_mask:
-                    payload = unmask(buf[pos + head : stop], buf[pos + head - 4 : pos + head])
-                else:
+                if not expect_mask:
                     payload = buf[pos + head : stop]
+                elif c_unmask is not None:
+                    payload = c_unmask(buf, pos + head, stop)
+                else:
+                    payload = unmask(buf[pos + head : stop], buf[pos + head - 4 : pos + head])
                 pos = stop
                 if opcode < CLOSE:
                     if self._fragment(payload, opcode, b0 & 0x80, now, deliver):

@@ -14,6 +14,7 @@ from sansio_wss._frames import (
     parse_close,
     sendable_close_code,
     unmask,
+    unmask_from,
 )
 
 
@@ -63,3 +64,17 @@ def test_close_payloads() -> None:
         with pytest.raises(Violation) as info:
             parse_close(bad)
         assert info.value.code == code
+
+
+def test_c_unmask_is_there_unless_refused_and_matches_the_reference() -> None:
+    if os.environ.get("SANSIO_WSS_PURE"):
+        assert unmask_from is None
+        return
+    assert unmask_from is not None, "the optional C helper was not built (no compiler?)"
+    for size in (0, 1, 7, 8, 9, 125, 1300, 4500, 65536):
+        payload, mask = os.urandom(size), os.urandom(4)
+        buf = b"\x81\xfe" + mask + payload + b"trailing"
+        assert unmask_from(buf, 6, 6 + size) == unmask(payload, mask)
+    for start, stop in ((3, 4), (5, 4), (4, 100)):
+        with pytest.raises(ValueError):
+            unmask_from(b"x" * 20, start, stop)
