@@ -15,6 +15,8 @@ from sansio_wss import (
     ConnectFailed,
     ConnectionClosed,
     ConnectionClosedError,
+    ConnectionTable,
+    Flow,
     HandshakeRejected,
     InvalidSipMessage,
     Opened,
@@ -26,9 +28,10 @@ from sansio_wss import (
 from sansio_wss.sip import parse_ws_uri
 
 from ._driver import Driver
+from ._endpoint import Dial, Incoming, Router, Stats
 from ._tls import TLSContexts, context_for
 
-__all__ = ["Connection", "Server", "connect", "serve"]
+__all__ = ["Connection", "Endpoint", "Incoming", "Server", "connect", "serve"]
 
 Message = SipMessageReceived | InvalidSipMessage
 """What `recv()` returns: a SIP message, or a message whose start line is not SIP."""
@@ -141,10 +144,12 @@ class _Protocol(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
         make_driver: Callable[[_Protocol, float], Driver | None],
         on_open: Callable[[Connection], None] | None = None,
+        on_closed: Callable[[Connection, ConnectionClosed], None] | None = None,
     ) -> None:
         self.loop = loop
         self._make_driver = make_driver
         self._on_open = on_open
+        self._on_closed = on_closed
         self.transport: asyncio.Transport | None = None
         self.driver: Driver = None  # type: ignore[assignment]  # set in connection_made
         self.conn = Connection.__new__(Connection)
@@ -262,6 +267,8 @@ class _Protocol(asyncio.Protocol):
                     conn._opened.set_exception(ConnectFailed(event, self._rejected))
                     conn._opened.exception()  # retrieved: no "never retrieved" warning
                 conn._wake()
+                if self._on_closed is not None:
+                    self._on_closed(conn, event)
             elif isinstance(event, HandshakeRejected):
                 self._rejected = event
 
@@ -299,6 +306,36 @@ class _Protocol(asyncio.Protocol):
         self.flush()
 
 
+async def _dial(
+    address: tuple[str, int],
+    host: str,
+    resource: str,
+    context: ssl.SSLContext,
+    config: Config,
+    local_address: tuple[str, int] | None = None,
+    on_closed: Callable[[Connection, ConnectionClosed], None] | None = None,
+) -> Connection:
+    """Connect to `address`, naming `host` in SNI, certificate checks and the Host field."""
+    loop = asyncio.get_running_loop()
+
+    def make_driver(protocol: _Protocol, now: float) -> Driver:
+        conn = ClientConnection(host, now, port=address[1], resource=resource, config=config)
+        return Driver(context, conn, now, server_hostname=host)
+
+    _, protocol = await asyncio.wait_for(
+        loop.create_connection(
+            lambda: _Protocol(loop, make_driver, on_closed=on_closed),
+            address[0],
+            address[1],
+            local_addr=local_address,
+        ),
+        config.handshake_timeout,
+    )
+    conn = protocol.conn
+    await conn._opened
+    return conn
+
+
 async def connect(
     uri: str,
     *,
@@ -323,22 +360,36 @@ async def connect(
         context = context_for(tls)
     else:
         context = ssl.create_default_context()
+    return await _dial(
+        (target.host, target.port), target.host, target.resource, context, config, local_address
+    )
+
+
+async def _listen(
+    host: str,
+    port: int,
+    contexts: TLSContexts,
+    config: Config,
+    on_open: Callable[[Connection], None],
+    on_closed: Callable[[Connection, ConnectionClosed], None] | None = None,
+    backlog: int = 1024,
+) -> asyncio.Server:
+    """One listening socket; TLS domain by listener and SNI."""
     loop = asyncio.get_running_loop()
 
-    def make_driver(protocol: _Protocol, now: float) -> Driver:
-        conn = ClientConnection(target.host, now, port=target.port, resource=target.resource, config=config)
-        return Driver(context, conn, now, server_hostname=target.host)
+    def make_driver(protocol: _Protocol, now: float) -> Driver | None:
+        context = contexts.server_context(protocol.local)
+        if context is None:
+            return None
+        return Driver(context, ServerConnection(now, config), now)
 
-    timeout = config.handshake_timeout
-    _, protocol = await asyncio.wait_for(
-        loop.create_connection(
-            lambda: _Protocol(loop, make_driver), target.host, target.port, local_addr=local_address
-        ),
-        timeout,
+    return await loop.create_server(
+        lambda: _Protocol(loop, make_driver, on_open, on_closed),
+        host,
+        port,
+        backlog=backlog,
+        reuse_address=True,
     )
-    conn = protocol.conn
-    await conn._opened
-    return conn
 
 
 Handler = Callable[[Connection], Awaitable[Any]]
@@ -388,12 +439,6 @@ async def serve(
     connections: set[Connection] = set()
     tasks: set[asyncio.Task[None]] = set()
 
-    def make_driver(protocol: _Protocol, now: float) -> Driver | None:
-        context = contexts.server_context(protocol.local)
-        if context is None:
-            return None
-        return Driver(context, ServerConnection(now, config), now)
-
     async def run(conn: Connection) -> None:
         connections.add(conn)
         try:
@@ -407,11 +452,174 @@ async def serve(
         tasks.add(task)
         task.add_done_callback(tasks.discard)
 
-    servers = []
-    for host, port in listeners:
-        servers.append(
-            await loop.create_server(
-                lambda: _Protocol(loop, make_driver, on_open), host, port, backlog=backlog, reuse_address=True
-            )
-        )
+    servers = [
+        await _listen(host, port, contexts, config, on_open, backlog=backlog) for host, port in listeners
+    ]
     return Server(servers, connections)
+
+
+class Endpoint:
+    """The transport level, like an OpenSIPS `proto_wss` socket: listeners, and SIP messages
+    to and from any destination over connections reused by remote address (and TLS domain
+    with `cert_check_on_conn_reuse`).
+
+    Received messages come from `recv()` or `async for` with their flow (id, remote and
+    local addresses); `send(message, to)` takes a flow id, a `sip:`/`sips:` URI with
+    `transport=ws(s)`, a `wss://` URI or a (host, port) pair and returns the flow used.
+    """
+
+    def __init__(
+        self,
+        *,
+        tls: Iterable[TLSDomain] | TLSContexts = (),
+        config: Config | None = None,
+        max_queue: int = 1024,
+    ) -> None:
+        self.config = config or Config()
+        contexts = tls if isinstance(tls, TLSContexts) else TLSContexts(tls)
+        self._router: Router[Connection] = Router(self.config, contexts)
+        self._incoming: asyncio.Queue[Incoming[Connection]] = asyncio.Queue(max_queue)
+        self._servers: list[asyncio.Server] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._dialing: dict[tuple[str, int, str | None], asyncio.Future[Flow[Connection]]] = {}
+        self._open: set[Connection] = set()
+
+    @property
+    def stats(self) -> Stats:
+        """Connections accepted, connected, open, failed by cause; messages and bytes each way."""
+        return self._router.stats
+
+    @property
+    def flows(self) -> ConnectionTable[Connection]:
+        """The open connections, by flow id and remote address."""
+        return self._router.table
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """The (IP, port) of every listening socket."""
+        return [sock.getsockname()[:2] for server in self._servers for sock in server.sockets]
+
+    async def listen(self, host: str, port: int | None = None) -> tuple[str, int]:
+        """Add a listener (port: `Config.port` by default, 0 for any); returns its address."""
+        server = await _listen(
+            host,
+            self.config.port if port is None else port,
+            self._router.contexts,
+            self.config,
+            self._accepted,
+            self._ended,
+        )
+        self._servers.append(server)
+        host_bound, port_bound = next(iter(server.sockets)).getsockname()[:2]
+        return str(host_bound), int(port_bound)
+
+    async def recv(self) -> Incoming[Connection]:
+        """The next message received on any connection, with its flow."""
+        return await self._incoming.get()
+
+    def __aiter__(self) -> AsyncIterator[Incoming[Connection]]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Incoming[Connection]]:
+        while True:
+            yield await self.recv()
+
+    async def send(self, message: bytes | str, to: int | str | tuple[str, int]) -> Flow[Connection]:
+        """Send one SIP message; reuse or open the connection. Raises NoRoute, ConnectFailed,
+        OSError, or ConnectionClosedError when the flow closed meanwhile."""
+        target = self._router.target(to)
+        flow = target if isinstance(target, Flow) else await self._flow_for(target)
+        await flow.connection.send(message)
+        self.stats.sent(len(message))
+        return flow
+
+    async def close(self, code: int = 1001, reason: str = "going away") -> None:
+        """Stop listening and close every connection."""
+        for server in self._servers:
+            server.close()
+        await asyncio.gather(*(c.close(code, reason) for c in list(self._open)), return_exceptions=True)
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for server in self._servers:
+            await server.wait_closed()
+
+    async def __aenter__(self) -> Endpoint:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ---------------------------------------------------------------- internals
+
+    async def _flow_for(self, dial: Dial) -> Flow[Connection]:
+        loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(dial.host, dial.port, type=socket.SOCK_STREAM)
+        addresses = [(str(info[4][0]), int(info[4][1])) for info in infos]
+        for address in addresses:
+            flow = self._router.reuse(address, dial.host)
+            if flow is not None:
+                return flow
+        domain, context = self._router.client_tls(addresses[0], dial.host)
+        key = (dial.host, dial.port, None if domain is None else domain.name)
+        pending = self._dialing.get(key)
+        if pending is not None:  # another send is dialling the same destination: share it
+            return await asyncio.shield(pending)
+        future: asyncio.Future[Flow[Connection]] = loop.create_future()
+        self._dialing[key] = future
+        try:
+            flow = await self._dial_any(addresses, dial, context, key[2])
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()
+            raise
+        else:
+            future.set_result(flow)
+            return flow
+        finally:
+            del self._dialing[key]
+
+    async def _dial_any(
+        self, addresses: list[tuple[str, int]], dial: Dial, context: ssl.SSLContext, domain: str | None
+    ) -> Flow[Connection]:
+        """Try each resolved address in turn (IPv6 and IPv4 alike) until one connects."""
+        error: OSError | None = None
+        for address in addresses:
+            try:
+                conn = await _dial(
+                    address, dial.host, dial.resource, context, self.config, on_closed=self._ended
+                )
+            except OSError as exc:
+                error = exc
+                continue
+            flow = self._router.table.add(
+                conn, address, conn.local_address, accepted=False, tls_domain=domain
+            )
+            self._started(conn, flow, accepted=False)
+            return flow
+        assert error is not None
+        raise error
+
+    def _accepted(self, conn: Connection) -> None:
+        flow = self._router.table.add(conn, conn.remote_address, conn.local_address, accepted=True)
+        self._started(conn, flow, accepted=True)
+
+    def _started(self, conn: Connection, flow: Flow[Connection], accepted: bool) -> None:
+        self.stats.opened(accepted)
+        self._open.add(conn)
+        task = asyncio.get_running_loop().create_task(self._read(conn, flow))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _read(self, conn: Connection, flow: Flow[Connection]) -> None:
+        async for message in conn:
+            self.stats.received(message)
+            await self._incoming.put(Incoming(message, flow))
+
+    def _ended(self, conn: Connection, event: ConnectionClosed) -> None:
+        was_open = conn in self._open
+        self._open.discard(conn)
+        for flow in self._router.table:
+            if flow.connection is conn:
+                self._router.table.remove(flow.flow_id)
+        self.stats.ended(event, was_open)

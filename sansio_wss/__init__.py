@@ -7,7 +7,7 @@ from ._connection import Connection
 from ._server import ServerConnection
 from ._state import State, TransportAction
 from .config import Config
-from .errors import ConfigError, ConnectFailed, ConnectionClosedError, Error, LocalProtocolError
+from .errors import ConfigError, ConnectFailed, ConnectionClosedError, Error, LocalProtocolError, NoRoute
 from .events import (
     Cause,
     CloseReceived,
@@ -48,6 +48,7 @@ __all__ = [
     "Headers",
     "InvalidSipMessage",
     "LocalProtocolError",
+    "NoRoute",
     "Opened",
     "PingReceived",
     "PongReceived",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .events import ConnectionClosed, HandshakeRejected
 
-__all__ = ["ConfigError", "ConnectFailed", "ConnectionClosedError", "Error", "LocalProtocolError"]
+__all__ = ["ConfigError", "ConnectFailed", "ConnectionClosedError", "Error", "LocalProtocolError", "NoRoute"]
 
 
 class Error(Exception):
@@ -50,3 +50,9 @@ class ConnectFailed(Error):
         super().__init__(f"{closed.cause.value}: {closed.detail}")
         self.closed = closed
         self.rejected = rejected
+
+
+class NoRoute(Error, LookupError):
+    """Adapters: a SIP message cannot be sent there. The flow is gone, or the destination
+    can only be reached over a connection it opened itself (a browser's `*.invalid` host,
+    RFC 7118 appendix B), or the destination is not a WebSocket URI."""

@@ -1,0 +1,178 @@
+"""What every adapter's transport-level endpoint shares: destinations, reuse decisions, statistics.
+
+The adapter does the I/O (resolving names, dialling, reading); this module decides
+where a message goes and counts what happened, once for all adapters.
+"""
+
+from __future__ import annotations
+
+import collections
+import ssl
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from sansio_wss import (
+    Cause,
+    Config,
+    ConnectionClosed,
+    ConnectionTable,
+    Event,
+    Flow,
+    InvalidSipMessage,
+    NoRoute,
+    SipMessageReceived,
+    TLSDomain,
+)
+from sansio_wss.sip import parse_ws_uri, reachable, sip_destination
+
+from ._tls import TLSContexts
+
+__all__ = ["Dial", "Incoming", "Router", "Stats"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Dial:
+    """A destination that needs a connection: resolve `host`, reuse or connect to `port`."""
+
+    host: str
+    port: int
+    resource: str
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming(Generic[T]):
+    """A received message with the flow it came over (remote and local addresses in `flow`)."""
+
+    event: SipMessageReceived | InvalidSipMessage
+    flow: Flow[T]
+
+
+class Stats:
+    """Counters of one endpoint, as OpenSIPS and Kamailio keep them."""
+
+    __slots__ = (
+        "accepted",
+        "bytes_in",
+        "bytes_out",
+        "connected",
+        "failed",
+        "messages_in",
+        "messages_out",
+        "open",
+    )
+
+    def __init__(self) -> None:
+        self.accepted = 0
+        """Inbound connections whose handshake completed."""
+        self.connected = 0
+        """Outbound connections whose handshake completed."""
+        self.open = 0
+        """Connections open now."""
+        self.failed: collections.Counter[Cause] = collections.Counter()
+        """Connections that ended other than by a clean close, by cause."""
+        self.messages_in = 0
+        self.messages_out = 0
+        self.bytes_in = 0
+        """SIP bytes received (WebSocket payloads, not counting framing or TLS)."""
+        self.bytes_out = 0
+        """SIP bytes sent."""
+
+    def opened(self, accepted: bool) -> None:
+        """A handshake completed."""
+        if accepted:
+            self.accepted += 1
+        else:
+            self.connected += 1
+        self.open += 1
+
+    def ended(self, event: ConnectionClosed, was_open: bool) -> None:
+        """A connection ended (opened or not)."""
+        if was_open:
+            self.open -= 1
+        if not event.clean:
+            self.failed[event.cause] += 1
+
+    def received(self, event: Event) -> None:
+        """Count a delivered message."""
+        if isinstance(event, (SipMessageReceived, InvalidSipMessage)):
+            self.messages_in += 1
+            self.bytes_in += len(event.message)
+
+    def sent(self, size: int) -> None:
+        """Count a sent message of `size` bytes."""
+        self.messages_out += 1
+        self.bytes_out += size
+
+    def as_dict(self) -> dict[str, object]:
+        """A snapshot, for an MI-style status command."""
+        return {
+            "accepted": self.accepted,
+            "connected": self.connected,
+            "open": self.open,
+            "failed": {cause.value: n for cause, n in self.failed.items()},
+            "messages_in": self.messages_in,
+            "messages_out": self.messages_out,
+            "bytes_in": self.bytes_in,
+            "bytes_out": self.bytes_out,
+        }
+
+
+class Router(Generic[T]):
+    """Where a message goes: an existing flow, or a destination to reach (reusing a connection
+    by remote address and TLS domain, as OpenSIPS does)."""
+
+    __slots__ = ("_default_context", "config", "contexts", "stats", "table")
+
+    def __init__(self, config: Config, domains: TLSContexts) -> None:
+        self.config = config
+        self.contexts = domains
+        self.table: ConnectionTable[T] = ConnectionTable()
+        self.stats = Stats()
+        self._default_context: ssl.SSLContext | None = None
+
+    def target(self, destination: int | str | tuple[str, int]) -> Flow[T] | Dial:
+        """A flow id (must be open), a `sip:`/`sips:` URI with `transport=ws(s)`, a `wss://` URI,
+        or a (host, port) pair. Raises NoRoute for a gone flow, a browser's `*.invalid` host,
+        or something that is not a WebSocket destination."""
+        if isinstance(destination, int):
+            flow = self.table.get(destination)
+            if flow is None:
+                raise NoRoute(f"flow {destination} is closed")
+            return flow
+        port_default = self.config.port
+        try:
+            if isinstance(destination, tuple):
+                host, port, resource = destination[0], destination[1], self.config.resource
+            elif destination.lower().startswith(("wss://", "ws://")):
+                uri = parse_ws_uri(destination, port_default, self.config.resource)
+                if not uri.secure:
+                    raise NoRoute(f"{destination!r}: plain ws:// is not served by this endpoint")
+                host, port, resource = uri.host, uri.port, uri.resource
+            else:
+                dest = sip_destination(destination, port_default)
+                host, port, resource = dest.host, dest.port, self.config.resource
+        except ValueError as exc:
+            raise NoRoute(str(exc)) from None
+        if not reachable(host):
+            raise NoRoute(
+                f"{host} can only be reached over the connection it opened (a browser): send to its flow"
+            )
+        return Dial(host, port, resource)
+
+    def reuse(self, address: tuple[str, int], host: str | None) -> Flow[T] | None:
+        """An open connection to `address` that may carry a message for `host`."""
+        chosen = self.contexts.client_context(address, host)
+        name = None if chosen is None else chosen[0].name
+        return self.table.find(address, tls_domain=name, check_domain=self.config.cert_check_on_conn_reuse)
+
+    def client_tls(self, address: tuple[str, int], host: str) -> tuple[TLSDomain | None, ssl.SSLContext]:
+        """The client domain and context to dial `address` for `host` with; without a
+        matching domain, the system's CAs verify the server."""
+        chosen = self.contexts.client_context(address, host)
+        if chosen is not None:
+            return chosen
+        if self._default_context is None:
+            self._default_context = ssl.create_default_context()
+        return None, self._default_context
