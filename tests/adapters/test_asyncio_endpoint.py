@@ -1,4 +1,4 @@
-"""The asyncio transport-level endpoint: flows, reuse, the TLS-domain check on reuse, routes that cannot exist."""
+"""The asyncio endpoint: flows, reuse, the TLS-domain check on reuse, routes that cannot exist."""
 
 from __future__ import annotations
 
