@@ -7,7 +7,7 @@ PY313 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin/python3) $(shel
 FUZZ_SECONDS ?= 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit py313 fuzz-smoke fuzz bench bench-quick wheel clean
+.PHONY: demo test lint typecheck unit py313 fuzz-smoke fuzz bench bench-quick wheel clean node-ws
 
 $(VENV)/.deps: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,7 +40,14 @@ typecheck: wheel
 	for dir in $(TYPED_DIRS); do $(MYPY) $(CURDIR)/$$dir || exit 1; done
 
 # The core twice: with its optional C unmasking, then on the pure-Python reference path.
-unit: wheel
+# Node's ws, a peer for the interop tests (node ships with these machines).
+.node/node_modules/ws/package.json:
+	mkdir -p .node
+	cd .node && npm install --no-audit --no-fund --silent ws@8
+
+node-ws: .node/node_modules/ws/package.json
+
+unit: wheel node-ws
 	$(BIN)/pytest -p no:cacheprovider --cov --cov-report=
 	SANSIO_WSS_PURE=1 $(BIN)/pytest -p no:cacheprovider --cov --cov-append --cov-report=term \
 		--cov-fail-under=95 tests/core tests/properties tests/reference
@@ -71,4 +78,4 @@ bench-quick: wheel
 	$(BIN)/python bench/core_bench.py --quick
 
 clean:
-	rm -rf build dist dist313 $(VENV) .venv313 .coverage .hypothesis
+	rm -rf build dist dist313 $(VENV) .venv313 .node .coverage .hypothesis
