@@ -21,6 +21,9 @@ from sansio_wss import Cause, Connection, Event, TransportAction
 __all__ = ["Driver", "TLSInfo"]
 
 _READ = 65536
+_ABORT_CAUSES = frozenset(
+    (Cause.TRANSPORT_ERROR, Cause.TLS_FAILED, Cause.TLS_HANDSHAKE_TIMEOUT, Cause.SEND_TIMEOUT)
+)
 
 
 class TLSInfo:
@@ -87,6 +90,13 @@ class Driver:
     def transport_action(self) -> TransportAction:
         """What to do with the socket once `data_to_send()` is written."""
         return self._conn.transport_action
+
+    @property
+    def must_abort(self) -> bool:
+        """On CLOSE: drop what is still queued for the socket instead of flushing it first,
+        because the transport failed (the peer stopped reading, TLS broke, a reset)."""
+        closed = self._conn.closed_event
+        return closed is not None and closed.cause in _ABORT_CAUSES
 
     # ------------------------------------------------------------------ inputs
 

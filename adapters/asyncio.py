@@ -163,6 +163,7 @@ class _Protocol(asyncio.Protocol):
         self._half_closed = False
         self._rejected: HandshakeRejected | None = None
         self._live = False
+        self._abort_later: asyncio.TimerHandle | None = None
 
     # --------------------------------------------------------------- socket side
 
@@ -208,6 +209,8 @@ class _Protocol(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._abort_later is not None:
+            self._abort_later.cancel()
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
         self.conn._ended()
@@ -240,7 +243,13 @@ class _Protocol(asyncio.Protocol):
         self._dispatch()
         action = self.driver.transport_action
         if action is TransportAction.CLOSE:
-            transport.close()
+            if self.driver.must_abort:
+                transport.abort()
+            else:
+                transport.close()  # flushes first; a peer that never reads gets close_timeout
+                self._abort_later = self.loop.call_later(
+                    self.driver.connection.config.close_timeout, transport.abort
+                )
         elif action is TransportAction.HALF_CLOSE and not self._half_closed:
             self._half_closed = True
             if transport.can_write_eof():
