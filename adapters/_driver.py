@@ -53,6 +53,7 @@ class Driver:
         "_incoming",
         "_outgoing",
         "_send_deadline",
+        "_send_expired",
         "_server_name",
         "_tls",
         "_tls_deadline",
@@ -78,6 +79,7 @@ class Driver:
         self._tls_deadline: float | None = now + conn.config.tls_handshake_timeout
         self._send_deadline: float | None = None
         self._close_notify = False
+        self._send_expired = False
         self.tls_info: TLSInfo | None = None
         """Filled in once the TLS handshake is done."""
 
@@ -96,7 +98,7 @@ class Driver:
         """On CLOSE: drop what is still queued for the socket instead of flushing it first,
         because the transport failed (the peer stopped reading, TLS broke, a reset)."""
         closed = self._conn.closed_event
-        return closed is not None and closed.cause in _ABORT_CAUSES
+        return self._send_expired or (closed is not None and closed.cause in _ABORT_CAUSES)
 
     # ------------------------------------------------------------------ inputs
 
@@ -147,6 +149,9 @@ class Driver:
         if self._tls_deadline is not None and now >= self._tls_deadline:
             self._conn.transport_failed(now, "TLS handshake not done in time", Cause.TLS_HANDSHAKE_TIMEOUT)
         elif self._send_deadline is not None and now >= self._send_deadline:
+            # Also after CLOSE: the last bytes could not be flushed in time, so drop them.
+            self._send_expired = True
+            self._send_deadline = None
             self._conn.transport_failed(now, "the peer stopped reading", Cause.SEND_TIMEOUT)
         else:
             self._conn.handle_timer(now)
@@ -186,7 +191,11 @@ class Driver:
                 # The core writes nothing once it has asked to end the transport, so the
                 # TLS session is still open here and a memory BIO write cannot block.
                 self._tls.write(plain)
-            if conn.transport_action is not TransportAction.NONE and not self._close_notify:
+            if (
+                conn.transport_action is not TransportAction.NONE
+                and not self._close_notify
+                and not self.must_abort
+            ):
                 self._close_notify = True
                 # unwrap() queues our close_notify, then wants the peer's: we do not wait.
                 with contextlib.suppress(ssl.SSLError):
@@ -194,9 +203,10 @@ class Driver:
         return self._outgoing.read()
 
     def get_timer(self) -> float | None:
-        """The earliest deadline of TLS, send and core, or None."""
+        """The earliest deadline of TLS, send and core, or None. Once the transport is to be
+        closed, only a blocked write's deadline is left: past it, `must_abort` turns true."""
         if self._conn.transport_action is TransportAction.CLOSE:
-            return None
+            return self._send_deadline  # flushing the last bytes is bounded too
         deadline = self._conn.get_timer()
         for extra in (self._tls_deadline, self._send_deadline):
             if extra is not None and (deadline is None or extra < deadline):

@@ -140,3 +140,18 @@ def test_many_tls_records_are_one_chunk() -> None:
     client.send(big, 1.0)
     _, se = pump(client, server, 1.0)
     assert se == [SipMessageReceived(big, False)]
+
+
+def test_flushing_the_last_bytes_is_bounded_by_send_timeout() -> None:
+    client, server = pair(Config(send_timeout=3.0))
+    pump(client, server)
+    server.close(1.0)
+    server.data_to_send()  # the Close; the peer never reads it
+    server.send_blocked(1.0)
+    client.receive_eof(1.0)
+    assert not server.must_abort
+    server.receive_eof(1.5)
+    assert server.transport_action is TransportAction.CLOSE
+    assert server.get_timer() == 4.0  # the write still pending is bounded
+    server.handle_timer(4.0)
+    assert server.must_abort and server.get_timer() is None
