@@ -367,13 +367,10 @@ class Connection:
         """What the I/O thread waits for: (deadline, socket events); None once it is done."""
         driver = self._driver
         if driver.transport_action is TransportAction.CLOSE:
-            # Write then close: what the socket has not taken yet gets what remains of the
-            # send timeout (the driver arms no timer once the transport is to be closed).
-            since = self._blocked_since
-            if not self._out or since is None:
+            # Write then close; the driver bounds a blocked last write by send_timeout.
+            if not self._out or driver.must_abort:
                 return None
-            linger = since + driver.connection.config.send_timeout
-            return None if now >= linger else (linger, _WRITABLE)
+            return driver.get_timer(), _WRITABLE
         if self._out:  # the peer is not reading: neither do we
             return driver.get_timer(), _WRITABLE
         return driver.get_timer(), 0 if self._queue_paused else _READABLE
