@@ -7,7 +7,7 @@ import collections
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, cast
 
 from sansio_wss import (
     ClientConnection,
@@ -106,7 +106,11 @@ class Connection:
         `send_timeout`). Raises ConnectionClosedError once closing."""
         protocol = self._protocol
         protocol.driver.send(message, protocol.loop.time())
-        protocol.flush()
+        protocol.unflushed += len(message)
+        if protocol.unflushed > _HIGH_WATER:  # a sender that never yields still hits backpressure
+            protocol.flush()
+        else:
+            protocol.flush_soon()
         if protocol.write_paused:
             await protocol.drained()
 
@@ -164,11 +168,13 @@ class _Protocol(asyncio.Protocol):
         self._rejected: HandshakeRejected | None = None
         self._live = False
         self._abort_later: asyncio.TimerHandle | None = None
+        self._flush_pending = False
+        self.unflushed = 0
 
     # --------------------------------------------------------------- socket side
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
         self.transport = transport
         self.remote = transport.get_extra_info("peername")[:2]
         self.local = transport.get_extra_info("sockname")[:2]
@@ -232,8 +238,17 @@ class _Protocol(asyncio.Protocol):
 
     # ------------------------------------------------------------ driver side
 
+    def flush_soon(self) -> None:
+        """Flush once the current loop iteration is over, so that every message the
+        application sends meanwhile goes out in one TLS write and one syscall."""
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.loop.call_soon(self.flush)
+
     def flush(self) -> None:
         """Write, deliver, apply the transport action, re-arm the timer."""
+        self._flush_pending = False
+        self.unflushed = 0
         transport = self.transport
         if transport is None or transport.is_closing():
             return
