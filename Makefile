@@ -32,8 +32,9 @@ lint: $(VENV)/.deps
 # mypy runs from outside the repo so that it checks the installed package,
 # adapters included (from the repo root the local sansio_wss/ would shadow it);
 # one run per folder, as each test folder is its own import root.
-MYPY := cd /tmp && $(BIN)/mypy --strict --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache
-TYPED_DIRS := tests/core tests/adapters tests/properties tests/reference tests/packaging tests/fuzz_replay fuzz bench tools
+MYPY := cd /tmp && MYPYPATH=$(CURDIR)/tests $(BIN)/mypy --strict --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache
+TYPED_DIRS := tests/wire.py tests/conftest.py tests/core tests/adapter_suite tests/properties tests/reference \
+	tests/packaging tests/fuzz_replay fuzz bench tools
 
 typecheck: wheel
 	$(MYPY) -p sansio_wss

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from ref_support import (
+from wire import (
     BINARY,
     CLOSE,
     CONTINUATION,

@@ -11,7 +11,7 @@ import h11
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
-from ref_support import BASE_FIELDS, KEY, REQUEST, examples
+from wire import BASE_FIELDS, KEY, REQUEST, examples
 
 from sansio_wss import (
     ClientConnection,

@@ -9,14 +9,20 @@ from dataclasses import dataclass
 from functools import cache
 
 import trustme
+from wire import OK, REGISTER
 
 from sansio_wss import TLSDomain
 
-REGISTER = (
-    b"REGISTER sip:example.com SIP/2.0\r\nVia: SIP/2.0/WSS df7jal23ls0d.invalid;branch=z9hG4bK56s\r\n"
-    b"CSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
-)
-OK = b"SIP/2.0 200 OK\r\nCSeq: 1 REGISTER\r\nContent-Length: 0\r\n\r\n"
+__all__ = [
+    "Certs",
+    "OK",
+    "REGISTER",
+    "certs",
+    "client_domain",
+    "client_ssl_context",
+    "server_domain",
+    "server_ssl_context",
+]
 
 
 @dataclass(frozen=True)

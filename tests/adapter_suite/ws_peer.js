@@ -1,4 +1,4 @@
-// A SIP-over-WSS peer built on Node's `ws` package, driven by tests/adapters/test_node_ws.py.
+// A SIP-over-WSS peer built on Node's `ws` package, driven by tests/adapter_suite/test_node_ws.py.
 // Usage: node ws_peer.js client <url> <ca.pem> <message> <count>
 //        node ws_peer.js server <cert+key.pem> <reply>      (prints "port N", then serves)
 'use strict';

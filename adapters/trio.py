@@ -1,0 +1,535 @@
+"""trio adapter: `open_connection()`, `connect()` and `serve()` over plain SocketStreams and the Driver.
+
+TLS runs in the shared `Driver` (memory BIOs), not in `trio.SSLStream`: the TLS handshake
+timeout, the send timeout and close_notify are then implemented once for every adapter, and
+this module only moves bytes, keeps the clock and performs the driver's transport actions.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import ssl
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import TracebackType
+
+import trio
+
+from sansio_wss import (
+    ClientConnection,
+    Config,
+    ConnectFailed,
+    ConnectionClosed,
+    ConnectionClosedError,
+    HandshakeRejected,
+    InvalidSipMessage,
+    Opened,
+    ServerConnection,
+    SipMessageReceived,
+    State,
+    TLSDomain,
+    TransportAction,
+)
+from sansio_wss.sip import parse_ws_uri
+
+from ._driver import Driver
+from ._tls import TLSContexts, context_for
+
+__all__ = ["Connection", "Handler", "Message", "connect", "open_connection", "serve"]
+
+Message = SipMessageReceived | InvalidSipMessage
+"""What `recv()` returns: a SIP message, or a message whose start line is not SIP."""
+
+_READ = 262144  # one read takes all that is available: one chunk for max_msg_chunks
+_MAX_QUEUE = 64  # received messages held for the application before we stop reading
+
+_log = logging.getLogger(__name__)
+
+
+class Connection:
+    """One SIP-over-WSS connection, either role, for trio code.
+
+    `recv()` (or `async for`) gives received messages in order; `send()` sends one;
+    `close()` runs the closing handshake. Once the connection has ended, `closed` holds
+    the core's `ConnectionClosed` event, and `recv()`/`send()` raise `ConnectionClosedError`.
+
+    Connections are made by `open_connection()`, `connect()` and `serve()`. One from
+    `connect()` reads from its peer (and runs its timers) only once entered with
+    `async with`; the context closes it on exit.
+    """
+
+    __slots__ = (
+        "_arrival",
+        "_broken",
+        "_done",
+        "_driver",
+        "_half_closed",
+        "_local",
+        "_lock",
+        "_messages",
+        "_nursery_manager",
+        "_read_scope",
+        "_reader_scope",
+        "_reading",
+        "_rejected",
+        "_remote",
+        "_room",
+        "_started",
+        "_stream",
+        "_stream_closed",
+        "_write_scope",
+        "opened",
+    )
+
+    def __init__(self, stream: trio.SocketStream, driver: Driver) -> None:
+        self._stream = stream
+        self._driver = driver
+        self._remote: tuple[str, int] = ("", 0)
+        self._local: tuple[str, int] = ("", 0)
+        try:
+            self._remote = stream.socket.getpeername()[:2]
+            self._local = stream.socket.getsockname()[:2]
+        except OSError:  # already reset: the first read says so
+            pass
+        self._messages: collections.deque[Message] = collections.deque()
+        self._arrival = trio.lowlevel.ParkingLot()  # recv() waits here
+        self._room = trio.lowlevel.ParkingLot()  # the reader waits here while the queue is full
+        self._lock = trio.Lock()  # one writer at a time, bytes in the driver's order
+        self._done = trio.Event()  # the transport is closed
+        self._read_scope: trio.CancelScope | None = None
+        self._write_scope: trio.CancelScope | None = None
+        self._reader_scope: trio.CancelScope | None = None
+        self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._reading = False
+        self._started = False
+        self._stream_closed = False
+        self._broken = False
+        self._half_closed = False
+        self._rejected: HandshakeRejected | None = None
+        self.opened: Opened | None = None
+        """The handshake's `Opened` event: resource, peer headers, raw request and reply."""
+
+    # ----------------------------------------------------------------- public
+
+    @property
+    def closed(self) -> ConnectionClosed | None:
+        """The terminal event, once the connection has ended."""
+        return self._driver.connection.closed_event
+
+    @property
+    def remote_address(self) -> tuple[str, int]:
+        """The peer's (IP, port)."""
+        return self._remote
+
+    @property
+    def local_address(self) -> tuple[str, int]:
+        """Our (IP, port): the listener's address for an accepted connection."""
+        return self._local
+
+    async def recv(self) -> Message:
+        """The next received message; raises ConnectionClosedError once none will come."""
+        if not self._started:
+            raise RuntimeError("enter the connection first: async with await connect(...) as conn")
+        await trio.lowlevel.checkpoint_if_cancelled()
+        while not self._messages:
+            closed = self.closed
+            if closed is not None:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                raise ConnectionClosedError(closed.code, closed.reason)
+            await self._arrival.park()
+        message = self._messages.popleft()
+        if len(self._messages) == _MAX_QUEUE // 2:
+            self._room.unpark_all()
+        await trio.lowlevel.cancel_shielded_checkpoint()  # a message taken is never lost
+        return message
+
+    def __aiter__(self) -> Connection:
+        return self
+
+    async def __anext__(self) -> Message:
+        """`async for message in conn:` ends when the connection does."""
+        try:
+            return await self.recv()
+        except ConnectionClosedError:
+            raise StopAsyncIteration from None
+
+    async def send(self, message: bytes | str) -> None:
+        """Send one SIP message and wait until it is written (a write blocked for
+        `send_timeout` fails the connection). Raises ConnectionClosedError once closing.
+
+        Cancelling `send()` takes effect once its bytes are written, at most `send_timeout`
+        later: the message is queued at once, and half a frame would break the connection."""
+        self._driver.send(message, trio.current_time())
+        await self._flush()
+        await trio.lowlevel.checkpoint_if_cancelled()
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Run the closing handshake and wait until the transport is closed (bounded by
+        `close_timeout`, plus `send_timeout` when the peer stops reading). Safe to call at
+        any time, any number of times."""
+        self._driver.close(trio.current_time(), code, reason)
+        await self._flush()
+        if not self._started and not self._reading and not self._stream_closed:
+            await self._run()  # nobody reads: read the peer's Close and EOF here
+        await self.wait_closed()
+
+    async def wait_closed(self) -> None:
+        """Wait until the transport is closed."""
+        await self._done.wait()
+
+    async def __aenter__(self) -> Connection:
+        """Start reading in a task of our own; `__aexit__` closes and waits for it."""
+        if self._started:
+            raise RuntimeError("a connection can be entered once")
+        self._started = True
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        self._nursery_manager = manager
+        await nursery.start(self._background)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Close (1000; 1011 after an exception, 1001 when cancelled), then end the reader.
+
+        The body's exception propagates as it was raised, never inside an ExceptionGroup:
+        the reader task catches its own errors and the nursery never sees the body's.
+        """
+        code = 1000 if exc is None else 1011 if isinstance(exc, Exception) else 1001
+        config = self._driver.connection.config
+        try:
+            with trio.CancelScope(shield=True) as scope:
+                scope.deadline = trio.current_time() + config.close_timeout + config.send_timeout
+                await self.close(code)
+        finally:
+            self._abort("closed by the application")  # only if the bound above was reached
+            manager, self._nursery_manager = self._nursery_manager, None
+            if manager is not None:
+                await manager.__aexit__(None, None, None)
+
+    # ------------------------------------------------------------- reading
+
+    async def _background(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        # The reader ends with the transport, not with the caller's cancellation: that
+        # one reaches the application, whose context then closes the connection.
+        with trio.CancelScope(shield=True) as scope:
+            self._reader_scope = scope
+            task_status.started()
+            await self._run()
+        self._abort("reader stopped")
+
+    async def _run(self, *, until_open: bool = False) -> None:
+        """Read, feed the driver and act, until the transport is closed (or, with
+        `until_open`, until the handshake is over either way)."""
+        driver = self._driver
+        stream = self._stream
+        self._reading = True
+        try:
+            while not self._stream_closed:
+                if until_open and (self.opened is not None or self.closed is not None):
+                    return
+                data: bytes | None = None
+                error: BaseException | None = None
+                with trio.CancelScope(deadline=self._deadline()) as scope:
+                    self._read_scope = scope
+                    try:
+                        if len(self._messages) >= _MAX_QUEUE and driver.connection.state is State.OPEN:
+                            await self._room.park()  # the application is behind: stop reading
+                        else:
+                            data = await stream.receive_some(_READ)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                        error = exc
+                    finally:
+                        self._read_scope = None
+                if self._transport_closed():  # closed by another task meanwhile
+                    break
+                now = trio.current_time()
+                if scope.cancelled_caught:
+                    driver.handle_timer(now)
+                elif error is not None:
+                    driver.failed(now, f"{type(error).__name__}: {error.__cause__ or error}")
+                elif data is None:
+                    continue
+                elif data:
+                    driver.receive(data, now)
+                else:
+                    driver.receive_eof(now)
+                await self._flush()
+        except Exception as exc:  # a bug of ours: fail this connection, not the caller's nursery
+            _log.exception("sansio_wss trio adapter: internal error")
+            self._abort(f"internal error: {type(exc).__name__}: {exc}")
+        finally:
+            self._reading = False
+
+    # ------------------------------------------------------------- writing
+
+    async def _flush(self) -> None:
+        """Write what the driver has, in order, then apply its transport action."""
+        self._dispatch()
+        self._rearm()
+        # Bytes taken from the driver must reach the wire whole and in order: the caller's
+        # cancellation waits; the driver's timers (send timeout) bound the wait.
+        with trio.CancelScope(shield=True):
+            async with self._lock:
+                await self._write()
+                await self._apply()
+        self._dispatch()
+        self._rearm()
+
+    async def _write(self) -> None:
+        driver = self._driver
+        sock = self._stream.socket
+        data = driver.data_to_send()
+        if not data or self._stream_closed or self._broken:
+            return
+        pending = memoryview(data)
+        # The send timeout runs from the last write that made progress. A write that does
+        # not block ends at once, so arming it before every write costs nothing.
+        driver.send_blocked(trio.current_time())
+        try:
+            while pending:
+                with trio.CancelScope(deadline=self._deadline()) as scope:
+                    self._write_scope = scope
+                    try:
+                        sent = await sock.send(pending)
+                    finally:
+                        self._write_scope = None
+                now = trio.current_time()
+                if scope.cancelled_caught:
+                    driver.handle_timer(now)  # the send timeout, or a core timer (a Ping, a Close)
+                    self._dispatch()
+                    if driver.must_abort:
+                        self._broken = True  # what is left will never be read: drop it
+                        return
+                else:
+                    pending = pending[sent:]
+                    if sent:
+                        driver.send_blocked(now)
+                if not pending:
+                    pending = memoryview(driver.data_to_send())  # queued by a timer meanwhile
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._broken = True
+            driver.failed(trio.current_time(), f"write failed: {type(exc).__name__}: {exc}")
+            driver.data_to_send()
+        finally:
+            driver.send_blocked(None)
+
+    async def _apply(self) -> None:
+        action = self._driver.transport_action
+        if action is TransportAction.CLOSE:
+            if not self._stream_closed:
+                self._stream_closed = True
+                await self._stream.aclose()
+                self._ended()
+        elif action is TransportAction.HALF_CLOSE and not self._half_closed:
+            self._half_closed = True
+            if not self._broken:
+                try:
+                    await self._stream.send_eof()  # TLS close_notify already written; keep reading
+                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                    self._broken = True
+
+    # ------------------------------------------------------------- glue
+
+    def _deadline(self) -> float:
+        """The one timer, the driver's (once the transport is to be closed, it bounds the
+        last write by `send_timeout`)."""
+        deadline = self._driver.get_timer()
+        return math.inf if deadline is None else deadline
+
+    def _transport_closed(self) -> bool:
+        return self._stream_closed
+
+    def _rearm(self) -> None:
+        deadline = self._deadline()
+        for scope in (self._read_scope, self._write_scope):
+            if scope is not None:
+                scope.deadline = deadline
+        self._room.unpark_all()  # re-check the queue limit (closing lifts it)
+
+    def _dispatch(self) -> None:
+        for event in self._driver.events():
+            if isinstance(event, (SipMessageReceived, InvalidSipMessage)):
+                self._messages.append(event)
+                self._arrival.unpark_all()
+            elif isinstance(event, Opened):
+                self.opened = event
+            elif isinstance(event, HandshakeRejected):
+                self._rejected = event
+            elif isinstance(event, ConnectionClosed):
+                self._arrival.unpark_all()
+
+    def _ended(self) -> None:
+        self._done.set()
+        self._arrival.unpark_all()
+        self._room.unpark_all()
+
+    def _abort(self, detail: str) -> None:
+        """Close the socket now, without writing (cancellation, bugs, the exit bound)."""
+        if self._reader_scope is not None:
+            self._reader_scope.cancel()
+        if self._stream_closed:
+            return
+        self._stream_closed = True
+        self._driver.failed(trio.current_time(), detail)
+        self._driver.data_to_send()
+        self._dispatch()
+        self._stream.socket.close()
+        self._ended()
+
+    def _connect_failed(self) -> ConnectFailed:
+        closed = self.closed
+        assert closed is not None
+        return ConnectFailed(closed, self._rejected)
+
+
+Handler = Callable[[Connection], Awaitable[object]]
+"""A server's per-connection coroutine function: `async def handler(conn: Connection)`."""
+
+
+# ------------------------------------------------------------------ client
+
+
+async def connect(
+    uri: str,
+    *,
+    config: Config | None = None,
+    tls: TLSDomain | ssl.SSLContext | None = None,
+    local_address: str | None = None,
+) -> Connection:
+    """Open `wss://host[:port][/resource]` and complete TLS and the upgrade; use the
+    result as `async with await connect(...) as conn:` (it reads once entered).
+
+    `tls` is the client TLS domain (or a ready SSLContext); by default the system's
+    CAs verify the server, with its host name, and SNI is sent. `local_address` is
+    the IP to connect from. Raises ConnectFailed when TLS or the handshake fails
+    (within `tls_handshake_timeout` and `handshake_timeout`), OSError when the TCP
+    connection does (TimeoutError when it takes longer than `handshake_timeout`).
+    """
+    config = config or Config()
+    target = parse_ws_uri(uri, config.port, config.resource)
+    if not target.secure:
+        raise ValueError("the trio adapter speaks wss:// only")
+    if isinstance(tls, ssl.SSLContext):
+        context = tls
+    elif tls is not None:
+        context = context_for(tls)
+    else:
+        context = ssl.create_default_context()
+    started = trio.current_time()
+    # The core's handshake timer runs from here, TCP connect included.
+    core = ClientConnection(target.host, started, port=target.port, resource=target.resource, config=config)
+    timeout = config.handshake_timeout
+    stream: trio.SocketStream | None = None
+    with trio.move_on_at(math.inf if timeout is None else started + timeout):
+        stream = await trio.open_tcp_stream(target.host, target.port, local_address=local_address)
+    if stream is None:
+        raise TimeoutError(f"TCP connect to {target.host}:{target.port} timed out")
+    now = trio.current_time()
+    conn = Connection(stream, Driver(context, core, now, server_hostname=target.host))
+    try:
+        conn._driver.start(now)
+        await conn._flush()
+        await conn._run(until_open=True)
+    except BaseException:
+        conn._abort("connect cancelled")
+        raise
+    if conn.opened is None:
+        conn._abort("handshake failed")
+        raise conn._connect_failed()
+    return conn
+
+
+@asynccontextmanager
+async def open_connection(
+    uri: str,
+    *,
+    config: Config | None = None,
+    tls: TLSDomain | ssl.SSLContext | None = None,
+    local_address: str | None = None,
+) -> AsyncIterator[Connection]:
+    """`async with open_connection("wss://pbx.example.net/ws") as conn:` connects as
+    `connect()` does, reads in a task of its own, and closes the connection on exit."""
+    conn = await connect(uri, config=config, tls=tls, local_address=local_address)
+    async with conn:
+        yield conn
+
+
+# ------------------------------------------------------------------ server
+
+
+async def serve(
+    handler: Handler,
+    listeners: Iterable[tuple[str, int]],
+    *,
+    tls: Iterable[TLSDomain] | TLSContexts,
+    config: Config | None = None,
+    backlog: int | None = None,
+    task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Listen on every (host, port) in `listeners` and run `handler(connection)` for each
+    connection once its handshake succeeds; the connection is closed when the handler
+    returns (1011 if it raised: the error is logged and the server goes on).
+
+    Server TLS domains are chosen by listener and SNI. Runs until cancelled, which closes
+    every connection (1001, bounded by `close_timeout`). `await nursery.start(serve, ...)`
+    returns the bound (IP, port) addresses, useful with port 0; `backlog` is the listen
+    queue (trio's default when None). Failed handshakes are logged at INFO on the
+    `sansio_wss.adapters.trio` logger with the peer's address, cause and detail.
+    """
+    config = config or Config()
+    contexts = tls if isinstance(tls, TLSContexts) else TLSContexts(tls)
+    sockets: list[trio.SocketListener] = []
+    try:
+        for host, port in listeners:
+            sockets += await trio.open_tcp_listeners(port, host=host, backlog=backlog)
+    except BaseException:
+        for listener in sockets:
+            await trio.aclose_forcefully(listener)
+        raise
+
+    async def serve_one(stream: trio.SocketStream) -> None:
+        try:
+            context = contexts.server_context(stream.socket.getsockname()[:2])
+        except OSError:  # reset before we looked
+            context = None
+        if context is None:  # no TLS domain serves this listener
+            await trio.aclose_forcefully(stream)
+            return
+        now = trio.current_time()
+        conn = Connection(stream, Driver(context, ServerConnection(now, config), now))
+        try:
+            conn._driver.start(now)
+            await conn._flush()
+            await conn._run(until_open=True)
+        except BaseException:
+            conn._abort("server stopped")
+            raise
+        if conn.opened is None:
+            closed = conn.closed
+            if closed is not None:
+                _log.info(
+                    "connection from %s:%s failed: %s (%s)",
+                    *conn.remote_address,
+                    closed.cause.value,
+                    closed.detail,
+                )
+            try:
+                await conn._run()  # linger as the core says: our reply is read, not reset
+            finally:
+                conn._abort("server stopped")
+            return
+        try:
+            async with conn:
+                await handler(conn)
+        except Exception:
+            _log.exception("handler failed for %s:%s", *conn.remote_address)
+
+    task_status.started([listener.socket.getsockname()[:2] for listener in sockets])
+    await trio.serve_listeners(serve_one, sockets)
