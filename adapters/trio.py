@@ -224,6 +224,16 @@ class Connection:
             await self._run()
         self._abort("reader stopped")
 
+    async def _open(self, if_cancelled: str) -> None:
+        """Run TLS and the opening handshake; a cancellation aborts the connection."""
+        try:
+            self._driver.start(trio.current_time())
+            await self._flush()
+            await self._run(until_open=True)
+        except BaseException:
+            self._abort(if_cancelled)
+            raise
+
     async def _run(self, *, until_open: bool = False) -> None:
         """Read, feed the driver and act, until the transport is closed (or, with
         `until_open`, until the handshake is over either way)."""
@@ -433,13 +443,7 @@ async def connect(
         raise TimeoutError(f"TCP connect to {target.host}:{target.port} timed out")
     now = trio.current_time()
     conn = Connection(stream, Driver(context, core, now, server_hostname=target.host))
-    try:
-        conn._driver.start(now)
-        await conn._flush()
-        await conn._run(until_open=True)
-    except BaseException:
-        conn._abort("connect cancelled")
-        raise
+    await conn._open("connect cancelled")
     if conn.opened is None:
         conn._abort("handshake failed")
         raise conn._connect_failed()
@@ -504,13 +508,7 @@ async def serve(
             return
         now = trio.current_time()
         conn = Connection(stream, Driver(context, ServerConnection(now, config), now))
-        try:
-            conn._driver.start(now)
-            await conn._flush()
-            await conn._run(until_open=True)
-        except BaseException:
-            conn._abort("server stopped")
-            raise
+        await conn._open("server stopped")
         if conn.opened is None:
             closed = conn.closed
             if closed is not None:
