@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(VENV)/.deps: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24" setuptools wheel
-	$(BIN)/pip install -q ".[test,trio,fuzz]"
+	$(BIN)/pip install -q ".[test,trio,fuzz,bench]"
 	touch $@
 
 # Always rebuild and reinstall the wheel (never an editable install): the tests
@@ -74,9 +74,11 @@ test: lint typecheck unit py313 fuzz-smoke
 
 bench: wheel
 	$(BIN)/python bench/core_bench.py
+	$(BIN)/python bench/adapters_bench.py
 
 bench-quick: wheel
 	$(BIN)/python bench/core_bench.py --quick
+	$(BIN)/python bench/adapters_bench.py --quick
 
 clean:
 	rm -rf build dist dist313 $(VENV) .venv313 .node .coverage .hypothesis
