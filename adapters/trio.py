@@ -44,6 +44,7 @@ Message = SipMessageReceived | InvalidSipMessage
 
 _READ = 262144  # one read takes all that is available: one chunk for max_msg_chunks
 _MAX_QUEUE = 64  # received messages held for the application before we stop reading
+_HIGH_WATER = 64 * 1024  # bytes sent but left to the reader to write, before send() writes itself
 
 _log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Connection:
         "_broken",
         "_done",
         "_driver",
+        "_flush_wanted",
         "_half_closed",
         "_local",
         "_lock",
@@ -79,6 +81,7 @@ class Connection:
         "_started",
         "_stream",
         "_stream_closed",
+        "_unflushed",
         "_write_scope",
         "opened",
     )
@@ -107,6 +110,8 @@ class Connection:
         self._stream_closed = False
         self._broken = False
         self._half_closed = False
+        self._flush_wanted = False
+        self._unflushed = 0
         self._rejected: HandshakeRejected | None = None
         self.opened: Opened | None = None
         """The handshake's `Opened` event: resource, peer headers, raw request and reply."""
@@ -156,13 +161,24 @@ class Connection:
             raise StopAsyncIteration from None
 
     async def send(self, message: bytes | str) -> None:
-        """Send one SIP message and wait until it is written (a write blocked for
-        `send_timeout` fails the connection). Raises ConnectionClosedError once closing.
+        """Send one SIP message. Raises ConnectionClosedError once closing.
 
-        Cancelling `send()` takes effect once its bytes are written, at most `send_timeout`
-        later: the message is queued at once, and half a frame would break the connection."""
+        The message is queued at once. While the connection reads in the background, the
+        reader writes it together with whatever else is sent before the application next
+        waits; past 64 KiB unwritten, or while a write is in progress, `send()` writes (and
+        waits) itself, so a peer that stops reading slows senders down and a write blocked
+        for `send_timeout` fails the connection. Cancelling a `send()` that writes takes
+        effect once its bytes are written: half a frame would break the connection."""
         self._driver.send(message, trio.current_time())
-        await self._flush()
+        self._unflushed += len(message)
+        if self._reading and self._unflushed <= _HIGH_WATER and not self._lock.locked():
+            # Leave the write to the reader task: every message the application sends
+            # before it next blocks then goes out in one TLS write and one syscall.
+            self._flush_wanted = True
+            if self._read_scope is not None:
+                self._read_scope.cancel()
+        else:  # no reader yet, much queued, or a write in progress: write now (backpressure)
+            await self._flush()
         await trio.lowlevel.checkpoint_if_cancelled()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -244,6 +260,9 @@ class Connection:
             while not self._stream_closed:
                 if until_open and (self.opened is not None or self.closed is not None):
                     return
+                if self._flush_wanted:
+                    await self._flush()
+                    continue
                 data: bytes | None = None
                 error: BaseException | None = None
                 with trio.CancelScope(deadline=self._deadline()) as scope:
@@ -295,6 +314,8 @@ class Connection:
     async def _write(self) -> None:
         driver = self._driver
         sock = self._stream.socket
+        self._flush_wanted = False
+        self._unflushed = 0
         data = driver.data_to_send()
         if not data or self._stream_closed or self._broken:
             return
