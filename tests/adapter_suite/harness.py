@@ -8,9 +8,9 @@ import functools
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import trio
 from adapter_helpers import client_domain, server_domain
@@ -62,6 +62,39 @@ class Running:
 def _record(running: Running, closed: ConnectionClosed | None) -> None:
     assert closed is not None, "handler ended before its connection did"
     running.closed.append(closed)
+
+
+class AsyncConnection(Protocol):
+    """What the asyncio and trio adapters' connections have in common, for one handler."""
+
+    @property
+    def closed(self) -> ConnectionClosed | None: ...
+
+    def __aiter__(self) -> AsyncIterator[Message]: ...
+
+    async def send(self, message: bytes | str) -> None: ...
+
+    async def close(self, code: int = 1000, reason: str = "") -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
+async def _serve_async(conn: AsyncConnection, mode: Mode, running: Running) -> None:
+    """The suite's server handler for the async adapters: echo (closing on request), or flood."""
+    try:
+        if mode == "flood":
+            running.flood_started.append(time.monotonic())
+            while True:
+                await conn.send(FLOOD)
+        async for message in conn:
+            running.seen.append(message)
+            await conn.send(message.message)
+            if CLOSE_ME in message.message:
+                await conn.close()
+    except ConnectionClosedError:
+        pass
+    await conn.wait_closed()
+    _record(running, conn.closed)
 
 
 class Harness:
@@ -145,21 +178,7 @@ class AsyncioHarness(Harness):
         control: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
         async def handler(conn: wss_asyncio.Connection) -> None:
-            running = holder[0]
-            try:
-                if mode == "flood":
-                    running.flood_started.append(time.monotonic())
-                    while True:
-                        await conn.send(FLOOD)
-                async for message in conn:
-                    running.seen.append(message)
-                    await conn.send(message.message)
-                    if CLOSE_ME in message.message:
-                        await conn.close()
-            except ConnectionClosedError:
-                pass
-            await conn.wait_closed()
-            _record(running, conn.closed)
+            await _serve_async(conn, mode, holder[0])
 
         async def main() -> None:
             try:
@@ -238,21 +257,7 @@ class TrioHarness(Harness):
         control: list[tuple[trio.lowlevel.TrioToken, trio.CancelScope]] = []
 
         async def handler(conn: wss_trio.Connection) -> None:
-            running = holder[0]
-            try:
-                if mode == "flood":
-                    running.flood_started.append(time.monotonic())
-                    while True:
-                        await conn.send(FLOOD)
-                async for message in conn:
-                    running.seen.append(message)
-                    await conn.send(message.message)
-                    if CLOSE_ME in message.message:
-                        await conn.close()
-            except ConnectionClosedError:
-                pass
-            await conn.wait_closed()
-            _record(running, conn.closed)
+            await _serve_async(conn, mode, holder[0])
 
         async def main() -> None:
             try:
