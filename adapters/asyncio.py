@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -32,6 +33,8 @@ from ._endpoint import Dial, Incoming, Router, Stats
 from ._tls import TLSContexts, context_for
 
 __all__ = ["Connection", "Endpoint", "Incoming", "Server", "connect", "serve"]
+
+_log = logging.getLogger("sansio_wss.adapters.asyncio")
 
 Message = SipMessageReceived | InvalidSipMessage
 """What `recv()` returns: a SIP message, or a message whose start line is not SIP."""
@@ -465,11 +468,15 @@ async def serve(
 
     async def run(conn: Connection) -> None:
         connections.add(conn)
+        code, reason = 1000, ""
         try:
             await handler(conn)
+        except Exception:
+            _log.exception("sansio_wss asyncio adapter: handler failed for %s", conn.remote_address)
+            code, reason = 1011, "handler error"
         finally:
             connections.discard(conn)
-            await conn.close()
+            await conn.close(code, reason)
 
     def on_open(conn: Connection) -> None:
         task = loop.create_task(run(conn))

@@ -249,3 +249,20 @@ UPGRADE = (
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
     b"Sec-WebSocket-Protocol: sip\r\nOrigin: https://app.example.com\r\n\r\n"
 )
+
+
+def test_a_handler_that_raises_closes_with_1011() -> None:
+    async def main() -> None:
+        async def broken(conn: wss.Connection) -> None:
+            await conn.recv()
+            raise RuntimeError("handler bug")
+
+        async with await wss.serve(broken, [("127.0.0.1", 0)], tls=[server_domain()]) as server:
+            port = server.addresses[0][1]
+            conn = await wss.connect(f"wss://localhost:{port}/", tls=client_domain())
+            await conn.send(REGISTER)
+            with pytest.raises(ConnectionClosedError):
+                await conn.recv()
+            assert conn.closed is not None and (conn.closed.code, conn.closed.clean) == (1011, True)
+
+    run(main())
