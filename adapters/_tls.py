@@ -5,10 +5,12 @@ from __future__ import annotations
 import ssl
 from collections.abc import Iterable
 
+from sansio_wss import Config
+from sansio_wss.sip import WsUri, parse_ws_uri
 from sansio_wss.table import normalize_address
 from sansio_wss.tls import TLSDomain, choose_client_domain, choose_server_domain
 
-__all__ = ["TLSContexts", "context_for"]
+__all__ = ["TLSContexts", "client_target", "context_for"]
 
 _VERSIONS = {
     "TLSv1": ssl.TLSVersion.TLSv1,
@@ -51,6 +53,19 @@ def context_for(domain: TLSDomain) -> ssl.SSLContext:
     # (OpenSIPS and Kamailio do) is not an attack on us.
     context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
     return context
+
+
+def client_target(
+    uri: str, config: Config, tls: TLSDomain | ssl.SSLContext | None
+) -> tuple[WsUri, ssl.SSLContext]:
+    """Where `connect(uri)` goes and with which TLS context: the domain's, the one given,
+    or the system's CAs (verifying the server's name). Only `wss://` is served."""
+    target = parse_ws_uri(uri, config.port, config.resource)
+    if not target.secure:
+        raise ValueError(f"{uri!r}: the adapters speak wss:// only")
+    if isinstance(tls, ssl.SSLContext):
+        return target, tls
+    return target, context_for(tls) if tls is not None else ssl.create_default_context()
 
 
 class TLSContexts:

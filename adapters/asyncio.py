@@ -26,11 +26,10 @@ from sansio_wss import (
     TLSDomain,
     TransportAction,
 )
-from sansio_wss.sip import parse_ws_uri
 
 from ._driver import Driver
 from ._endpoint import Dial, Incoming, Router, Stats
-from ._tls import TLSContexts, context_for
+from ._tls import TLSContexts, client_target
 
 __all__ = ["Connection", "Endpoint", "Incoming", "Server", "connect", "serve"]
 
@@ -378,15 +377,7 @@ async def connect(
     and `handshake_timeout`), OSError when the TCP connection does.
     """
     config = config or Config()
-    target = parse_ws_uri(uri, config.port, config.resource)
-    if not target.secure:
-        raise ValueError("the asyncio adapter speaks wss:// only")
-    if isinstance(tls, ssl.SSLContext):
-        context = tls
-    elif tls is not None:
-        context = context_for(tls)
-    else:
-        context = ssl.create_default_context()
+    target, context = client_target(uri, config, tls)
     return await _dial(
         (target.host, target.port), target.host, target.resource, context, config, local_address
     )

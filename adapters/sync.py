@@ -29,10 +29,9 @@ from sansio_wss import (
     TLSDomain,
     TransportAction,
 )
-from sansio_wss.sip import parse_ws_uri
 
 from ._driver import Driver
-from ._tls import TLSContexts, context_for
+from ._tls import TLSContexts, client_target
 
 __all__ = ["Connection", "Handler", "Message", "Server", "connect", "serve"]
 
@@ -483,15 +482,7 @@ def connect(
     or the handshake fails, OSError when the TCP connection does.
     """
     config = config or Config()
-    target = parse_ws_uri(uri, config.port, config.resource)
-    if not target.secure:
-        raise ValueError("the blocking adapter speaks wss:// only")
-    if isinstance(tls, ssl.SSLContext):
-        context = tls
-    elif tls is not None:
-        context = context_for(tls)
-    else:
-        context = ssl.create_default_context()
+    target, context = client_target(uri, config, tls)
     if timeout is None:
         timeout = config.handshake_timeout
     sock = socket.create_connection((target.host, target.port), timeout, source_address=local_address)

@@ -32,10 +32,9 @@ from sansio_wss import (
     TLSDomain,
     TransportAction,
 )
-from sansio_wss.sip import parse_ws_uri
 
 from ._driver import Driver
-from ._tls import TLSContexts, context_for
+from ._tls import TLSContexts, client_target
 
 __all__ = ["Connection", "Handler", "Message", "connect", "open_connection", "serve"]
 
@@ -444,15 +443,7 @@ async def connect(
     connection does (TimeoutError when it takes longer than `handshake_timeout`).
     """
     config = config or Config()
-    target = parse_ws_uri(uri, config.port, config.resource)
-    if not target.secure:
-        raise ValueError("the trio adapter speaks wss:// only")
-    if isinstance(tls, ssl.SSLContext):
-        context = tls
-    elif tls is not None:
-        context = context_for(tls)
-    else:
-        context = ssl.create_default_context()
+    target, context = client_target(uri, config, tls)
     started = trio.current_time()
     # The core's handshake timer runs from here, TCP connect included.
     core = ClientConnection(target.host, started, port=target.port, resource=target.resource, config=config)
