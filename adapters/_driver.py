@@ -160,8 +160,10 @@ class Driver:
         """The socket's write buffer is full since `since` (None: it drained again).
 
         The connection fails with `Cause.SEND_TIMEOUT` if it stays full for
-        `send_timeout`; meanwhile the adapter stops reading from the peer, so that
-        a peer that stops reading cannot make us queue answers without bound.
+        `send_timeout`. Meanwhile the adapter bounds what it queues: senders wait, and
+        reading stops before the core's answers (Pongs) to a peer that does not read
+        can pile up without bound, but not for so long that a peer reading slowly never
+        has its Close frame read.
         """
         self._send_deadline = None if since is None else since + self._conn.config.send_timeout
 

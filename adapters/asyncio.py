@@ -40,6 +40,10 @@ Message = SipMessageReceived | InvalidSipMessage
 
 _MAX_QUEUE = 64  # received messages held for the application before we stop reading
 _HIGH_WATER = 64 * 1024  # bytes queued for the socket before pause_writing()
+# Reading goes on while writes are paused (a peer reading slowly must still get its Close
+# frame read), unless this much is queued: only the core's answers to what we read (Pongs)
+# can pile up past _HIGH_WATER, since senders wait there.
+_BACKLOG_LIMIT = 4 * _HIGH_WATER
 
 
 class Connection:
@@ -163,6 +167,7 @@ class _Protocol(asyncio.Protocol):
         self.local: tuple[str, int] = ("", 0)
         self.write_paused = False
         self._queue_paused = False
+        self._backlog_paused = False
         self._drain: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -227,14 +232,14 @@ class _Protocol(asyncio.Protocol):
         self.write_paused = True
         self.driver.send_blocked(self.loop.time())
         self._arm()
-        if self.transport is not None:
-            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
         self.driver.send_blocked(None)
-        if self.transport is not None and not self._queue_paused:
-            self.transport.resume_reading()
+        if self._backlog_paused:
+            self._backlog_paused = False
+            if self.transport is not None and not self._queue_paused:
+                self.transport.resume_reading()
         if self._drain is not None and not self._drain.done():
             self._drain.set_result(None)
 
@@ -257,6 +262,9 @@ class _Protocol(asyncio.Protocol):
         data = self.driver.data_to_send()
         if data:
             transport.write(data)
+            if not self._backlog_paused and transport.get_write_buffer_size() > _BACKLOG_LIMIT:
+                self._backlog_paused = True
+                transport.pause_reading()
         self._dispatch()
         action = self.driver.transport_action
         if action is TransportAction.CLOSE:
@@ -300,7 +308,7 @@ class _Protocol(asyncio.Protocol):
 
     def resume_queue(self) -> None:
         self._queue_paused = False
-        if self.transport is not None and not self.write_paused:
+        if self.transport is not None and not self._backlog_paused:
             self.transport.resume_reading()
 
     async def drained(self) -> None:

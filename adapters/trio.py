@@ -1,4 +1,4 @@
-"""trio adapter: `open_connection()`, `connect()` and `serve()` over plain SocketStreams and the Driver.
+"""trio adapter: `open_connection()`, `connect()` and `serve()` over raw sockets and the Driver.
 
 TLS runs in the shared `Driver` (memory BIOs), not in `trio.SSLStream`: the TLS handshake
 timeout, the send timeout and close_notify are then implemented once for every adapter, and
@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import logging
 import math
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -43,7 +44,7 @@ Message = SipMessageReceived | InvalidSipMessage
 
 _READ = 262144  # one read takes all that is available: one chunk for max_msg_chunks
 _MAX_QUEUE = 64  # received messages held for the application before we stop reading
-_HIGH_WATER = 64 * 1024  # bytes sent but left to the reader to write, before send() writes itself
+_FAIR_TURNS = 16  # calls of send()/recv() that did not wait, between two yields
 
 _log = logging.getLogger(__name__)
 
@@ -60,15 +61,26 @@ class Connection:
     `async with`; the context closes it on exit.
     """
 
+    # Why raw sockets and not trio's SocketStream: a SocketStream read or write always
+    # passes through trio's scheduler, even when the socket is ready, and that trip costs
+    # more than the rest of a SIP message's handling. Here a write the kernel takes at
+    # once does not yield, a read waits for readiness once, and the one timer is a
+    # cancel scope re-armed only when the driver's deadline moves earlier (a deadline
+    # that moved later fires once, finds nothing due, and is re-armed).
+    #
+    # Fairness: `send()` and `recv()` are always cancellation points, but schedule points
+    # only when they wait, or once every _FAIR_TURNS calls when they do not, so that a
+    # handler busy on one connection still lets the others run.
+
     __slots__ = (
         "_arrival",
+        "_backlog",
         "_broken",
         "_done",
+        "_drained",
         "_driver",
-        "_flush_wanted",
         "_half_closed",
         "_local",
-        "_lock",
         "_messages",
         "_nursery_manager",
         "_read_scope",
@@ -77,40 +89,42 @@ class Connection:
         "_rejected",
         "_remote",
         "_room",
+        "_sock",
+        "_sock_closed",
         "_started",
-        "_stream",
-        "_stream_closed",
-        "_unflushed",
+        "_turns",
         "_write_scope",
+        "_writing",
         "opened",
     )
 
-    def __init__(self, stream: trio.SocketStream, driver: Driver) -> None:
-        self._stream = stream
+    def __init__(self, sock: socket.socket, driver: Driver) -> None:
+        self._sock = sock
         self._driver = driver
         self._remote: tuple[str, int] = ("", 0)
         self._local: tuple[str, int] = ("", 0)
         try:
-            self._remote = stream.socket.getpeername()[:2]
-            self._local = stream.socket.getsockname()[:2]
+            self._remote = sock.getpeername()[:2]
+            self._local = sock.getsockname()[:2]
         except OSError:  # already reset: the first read says so
             pass
         self._messages: collections.deque[Message] = collections.deque()
         self._arrival = trio.lowlevel.ParkingLot()  # recv() waits here
         self._room = trio.lowlevel.ParkingLot()  # the reader waits here while the queue is full
-        self._lock = trio.Lock()  # one writer at a time, bytes in the driver's order
+        self._drained = trio.lowlevel.ParkingLot()  # writers wait here for a blocked write
         self._done = trio.Event()  # the transport is closed
+        self._backlog: bytes | memoryview | None = None  # taken from the driver, not yet by the socket
+        self._writing = False  # a task waits for the socket to take the backlog
         self._read_scope: trio.CancelScope | None = None
         self._write_scope: trio.CancelScope | None = None
         self._reader_scope: trio.CancelScope | None = None
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
         self._reading = False
         self._started = False
-        self._stream_closed = False
+        self._sock_closed = False
         self._broken = False
         self._half_closed = False
-        self._flush_wanted = False
-        self._unflushed = 0
+        self._turns = 0
         self._rejected: HandshakeRejected | None = None
         self.opened: Opened | None = None
         """The handshake's `Opened` event: resource, peer headers, raw request and reply."""
@@ -137,16 +151,18 @@ class Connection:
         if not self._started:
             raise RuntimeError("enter the connection first: async with await connect(...) as conn")
         await trio.lowlevel.checkpoint_if_cancelled()
-        while not self._messages:
-            closed = self.closed
-            if closed is not None:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                raise ConnectionClosedError(closed.code, closed.reason)
-            await self._arrival.park()
-        message = self._messages.popleft()
-        if len(self._messages) == _MAX_QUEUE // 2:
+        if not self._messages:
+            while not self._messages:
+                closed = self.closed
+                if closed is not None:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    raise ConnectionClosedError(closed.code, closed.reason)
+                await self._arrival.park()
+        else:
+            await self._fair_turn()
+        message = self._messages.popleft()  # a message taken is never lost: no checkpoint follows
+        if len(self._messages) == _MAX_QUEUE // 2 and self._room:
             self._room.unpark_all()
-        await trio.lowlevel.cancel_shielded_checkpoint()  # a message taken is never lost
         return message
 
     def __aiter__(self) -> Connection:
@@ -162,23 +178,17 @@ class Connection:
     async def send(self, message: bytes | str) -> None:
         """Send one SIP message. Raises ConnectionClosedError once closing.
 
-        The message is queued at once. While the connection reads in the background, the
-        reader writes it together with whatever else is sent before the application next
-        waits; past 64 KiB unwritten, or while a write is in progress, `send()` writes (and
-        waits) itself, so a peer that stops reading slows senders down and a write blocked
-        for `send_timeout` fails the connection. Cancelling a `send()` that writes takes
-        effect once its bytes are written: half a frame would break the connection."""
-        self._driver.send(message, trio.current_time())
-        self._unflushed += len(message)
-        if self._reading and self._unflushed <= _HIGH_WATER and not self._lock.locked():
-            # Leave the write to the reader task: every message the application sends
-            # before it next blocks then goes out in one TLS write and one syscall.
-            self._flush_wanted = True
-            if self._read_scope is not None:
-                self._read_scope.cancel()
-        else:  # no reader yet, much queued, or a write in progress: write now (backpressure)
-            await self._flush()
+        The message is written at once when the socket takes it; otherwise `send()` waits
+        until it is written, so a peer that stops reading slows senders down, and a write
+        blocked for `send_timeout` fails the connection. Cancelling a `send()` that waits
+        takes effect once its bytes are written: half a frame would break the connection."""
         await trio.lowlevel.checkpoint_if_cancelled()
+        self._driver.send(message, trio.current_time())
+        if self._writing or not self._write_ready():
+            await self._flush()
+            await trio.lowlevel.checkpoint_if_cancelled()  # a cancellation met while waiting
+        else:
+            await self._fair_turn()
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Run the closing handshake and wait until the transport is closed (bounded by
@@ -186,7 +196,7 @@ class Connection:
         any time, any number of times."""
         self._driver.close(trio.current_time(), code, reason)
         await self._flush()
-        if not self._started and not self._reading and not self._stream_closed:
+        if not self._started and not self._reading and not self._sock_closed:
             await self._run()  # nobody reads: read the peer's Close and EOF here
         await self.wait_closed()
 
@@ -252,120 +262,144 @@ class Connection:
     async def _run(self, *, until_open: bool = False) -> None:
         """Read, feed the driver and act, until the transport is closed (or, with
         `until_open`, until the handshake is over either way)."""
-        driver = self._driver
-        stream = self._stream
         self._reading = True
         try:
-            while not self._stream_closed:
-                if until_open and (self.opened is not None or self.closed is not None):
-                    return
-                if self._flush_wanted:
-                    await self._flush()
-                    continue
-                data: bytes | None = None
-                error: BaseException | None = None
+            while not self._sock_closed and not (until_open and self._handshake_over()):
                 with trio.CancelScope(deadline=self._deadline()) as scope:
                     self._read_scope = scope
                     try:
-                        if len(self._messages) >= _MAX_QUEUE and driver.connection.state is State.OPEN:
-                            await self._room.park()  # the application is behind: stop reading
-                        else:
-                            data = await stream.receive_some(_READ)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                        error = exc
+                        await self._read(until_open)
                     finally:
                         self._read_scope = None
-                if self._transport_closed():  # closed by another task meanwhile
-                    break
-                now = trio.current_time()
-                if scope.cancelled_caught:
-                    driver.handle_timer(now)
-                elif error is not None:
-                    driver.failed(now, f"{type(error).__name__}: {error.__cause__ or error}")
-                elif data is None:
-                    continue
-                elif data:
-                    driver.receive(data, now)
-                else:
-                    driver.receive_eof(now)
-                await self._flush()
+                if scope.cancelled_caught and not self._sock_closed:
+                    self._driver.handle_timer(trio.current_time())  # due, or moved later: re-armed
+                    await self._flush()
         except Exception as exc:  # a bug of ours: fail this connection, not the caller's nursery
             _log.exception("sansio_wss trio adapter: internal error")
             self._abort(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             self._reading = False
 
+    async def _read(self, until_open: bool) -> None:
+        driver = self._driver
+        sock = self._sock
+        while not self._sock_closed and not (until_open and self._handshake_over()):
+            if len(self._messages) >= _MAX_QUEUE and driver.connection.state is State.OPEN:
+                await self._room.park()  # the application is behind: stop reading
+                continue
+            try:
+                await trio.lowlevel.wait_readable(sock)
+                data = sock.recv(_READ)
+            except BlockingIOError:
+                continue
+            except trio.ClosedResourceError:  # closed by another task meanwhile
+                return
+            except OSError as exc:
+                driver.failed(trio.current_time(), f"{type(exc).__name__}: {exc}")
+            else:
+                if data:
+                    driver.receive(data, trio.current_time())
+                else:
+                    driver.receive_eof(trio.current_time())
+            await self._flush()
+
+    def _handshake_over(self) -> bool:
+        return self.opened is not None or self.closed is not None
+
     # ------------------------------------------------------------- writing
 
     async def _flush(self) -> None:
-        """Write what the driver has, in order, then apply its transport action."""
+        """Write what the driver has, in order (waiting while the socket is full), then
+        apply its transport action."""
         self._dispatch()
-        self._rearm()
-        # Bytes taken from the driver must reach the wire whole and in order: the caller's
-        # cancellation waits; the driver's timers (send timeout) bound the wait.
-        with trio.CancelScope(shield=True):
-            async with self._lock:
-                await self._write()
-                await self._apply()
-        self._dispatch()
-        self._rearm()
-
-    async def _write(self) -> None:
-        driver = self._driver
-        sock = self._stream.socket
-        self._flush_wanted = False
-        self._unflushed = 0
-        data = driver.data_to_send()
-        if not data or self._stream_closed or self._broken:
-            return
-        pending = memoryview(data)
-        # The send timeout runs from the last write that made progress. A write that does
-        # not block ends at once, so arming it before every write costs nothing.
-        driver.send_blocked(trio.current_time())
-        try:
-            while pending:
-                with trio.CancelScope(deadline=self._deadline()) as scope:
-                    self._write_scope = scope
-                    try:
-                        sent = await sock.send(pending)
-                    finally:
-                        self._write_scope = None
-                now = trio.current_time()
-                if scope.cancelled_caught:
-                    driver.handle_timer(now)  # the send timeout, or a core timer (a Ping, a Close)
-                    self._dispatch()
-                    if driver.must_abort:
-                        self._broken = True  # what is left will never be read: drop it
-                        return
-                else:
-                    pending = pending[sent:]
-                    if sent:
-                        driver.send_blocked(now)
-                if not pending:
-                    pending = memoryview(driver.data_to_send())  # queued by a timer meanwhile
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            self._broken = True
-            driver.failed(trio.current_time(), f"write failed: {type(exc).__name__}: {exc}")
-            driver.data_to_send()
-        finally:
-            driver.send_blocked(None)
-
-    async def _apply(self) -> None:
+        if self._writing or not self._write_ready():
+            await self._wait_written()
         action = self._driver.transport_action
         if action is TransportAction.CLOSE:
-            if not self._stream_closed:
-                self._stream_closed = True
-                await self._stream.aclose()
+            if not self._sock_closed:
+                self._close_socket()
                 self._ended()
         elif action is TransportAction.HALF_CLOSE and not self._half_closed:
             self._half_closed = True
             if not self._broken:
                 try:
-                    await self._stream.send_eof()  # TLS close_notify already written; keep reading
-                except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                    self._sock.shutdown(socket.SHUT_WR)  # TLS close_notify already written; keep reading
+                except OSError:
                     self._broken = True
+        self._dispatch()
+        self._rearm()
+
+    def _write_ready(self) -> bool:
+        """Write, without waiting, what the driver has; False while the socket cannot take it all."""
+        backlog = self._backlog
+        while True:
+            if backlog is None:
+                data = self._driver.data_to_send()
+                if not data or self._sock_closed or self._broken:
+                    return True
+                backlog = data
+            try:
+                sent = self._sock.send(backlog)
+            except BlockingIOError:
+                sent = 0
+            except OSError as exc:
+                self._broken = True
+                self._backlog = None
+                self._driver.failed(trio.current_time(), f"write failed: {type(exc).__name__}: {exc}")
+                self._driver.data_to_send()  # never to be written
+                return True
+            if sent < len(backlog):
+                self._backlog = memoryview(backlog)[sent:]
+                return False
+            backlog = self._backlog = None
+
+    async def _wait_written(self) -> None:
+        """Wait until the socket has taken every byte taken from the driver, or the send
+        timeout has dropped them. Those bytes must reach the wire whole and in order: the
+        caller's cancellation waits, and the driver's timers bound the wait."""
+        with trio.CancelScope(shield=True):
+            if self._writing:  # another task writes for us, then wakes us (or the socket closes)
+                await self._drained.park()
+                return
+            driver = self._driver
+            self._writing = True
+            driver.send_blocked(trio.current_time())
+            try:
+                while True:
+                    with trio.CancelScope(deadline=self._deadline()) as scope:
+                        self._write_scope = scope
+                        try:
+                            await trio.lowlevel.wait_writable(self._sock)
+                        except trio.ClosedResourceError:  # aborted meanwhile
+                            return
+                        finally:
+                            self._write_scope = None
+                    now = trio.current_time()
+                    if not scope.cancelled_caught:
+                        if self._write_ready():
+                            return
+                        driver.send_blocked(now)  # progress: the send timeout starts again
+                        continue
+                    driver.handle_timer(now)  # the send timeout, or a core timer (a Ping, a Close)
+                    self._dispatch()
+                    if driver.must_abort:
+                        self._broken = True  # what is left will never be read: drop it
+                        self._backlog = None
+                        driver.data_to_send()
+                        return
+            finally:
+                self._writing = False
+                driver.send_blocked(None)
+                self._drained.unpark_all()
 
     # ------------------------------------------------------------- glue
+
+    async def _fair_turn(self) -> None:
+        """Yield to other tasks once every _FAIR_TURNS calls that did not wait."""
+        self._turns += 1
+        if self._turns >= _FAIR_TURNS:
+            self._turns = 0
+            await trio.lowlevel.cancel_shielded_checkpoint()
 
     def _deadline(self) -> float:
         """The one timer, the driver's (once the transport is to be closed, it bounds the
@@ -373,21 +407,20 @@ class Connection:
         deadline = self._driver.get_timer()
         return math.inf if deadline is None else deadline
 
-    def _transport_closed(self) -> bool:
-        return self._stream_closed
-
     def _rearm(self) -> None:
         deadline = self._deadline()
         for scope in (self._read_scope, self._write_scope):
-            if scope is not None:
+            if scope is not None and deadline < scope.deadline:
                 scope.deadline = deadline
-        self._room.unpark_all()  # re-check the queue limit (closing lifts it)
+        if self._room:
+            self._room.unpark_all()  # re-check the queue limit (closing lifts it)
 
     def _dispatch(self) -> None:
         for event in self._driver.events():
             if isinstance(event, (SipMessageReceived, InvalidSipMessage)):
                 self._messages.append(event)
-                self._arrival.unpark_all()
+                if self._arrival:
+                    self._arrival.unpark_all()
             elif isinstance(event, Opened):
                 self.opened = event
             elif isinstance(event, HandshakeRejected):
@@ -399,24 +432,38 @@ class Connection:
         self._done.set()
         self._arrival.unpark_all()
         self._room.unpark_all()
+        self._drained.unpark_all()
+
+    def _close_socket(self) -> None:
+        self._sock_closed = True
+        trio.lowlevel.notify_closing(self._sock)  # wakes a task waiting on it
+        self._sock.close()
 
     def _abort(self, detail: str) -> None:
         """Close the socket now, without writing (cancellation, bugs, the exit bound)."""
         if self._reader_scope is not None:
             self._reader_scope.cancel()
-        if self._stream_closed:
+        if self._sock_closed:
             return
-        self._stream_closed = True
         self._driver.failed(trio.current_time(), detail)
         self._driver.data_to_send()
+        self._backlog = None
         self._dispatch()
-        self._stream.socket.close()
+        self._close_socket()
         self._ended()
 
     def _connect_failed(self) -> ConnectFailed:
         closed = self.closed
         assert closed is not None
         return ConnectFailed(closed, self._rejected)
+
+
+def _raw_socket(stream: trio.SocketStream) -> socket.socket:
+    """The stdlib socket under a connected SocketStream, which gives it up."""
+    tsock = stream.socket
+    sock = socket.socket(tsock.family, tsock.type, tsock.proto, fileno=tsock.detach())
+    sock.setblocking(False)
+    return sock
 
 
 Handler = Callable[[Connection], Awaitable[object]]
@@ -454,7 +501,7 @@ async def connect(
     if stream is None:
         raise TimeoutError(f"TCP connect to {target.host}:{target.port} timed out")
     now = trio.current_time()
-    conn = Connection(stream, Driver(context, core, now, server_hostname=target.host))
+    conn = Connection(_raw_socket(stream), Driver(context, core, now, server_hostname=target.host))
     await conn._open("connect cancelled")
     if conn.opened is None:
         conn._abort("handshake failed")
@@ -519,7 +566,7 @@ async def serve(
             await trio.aclose_forcefully(stream)
             return
         now = trio.current_time()
-        conn = Connection(stream, Driver(context, ServerConnection(now, config), now))
+        conn = Connection(_raw_socket(stream), Driver(context, ServerConnection(now, config), now))
         await conn._open("server stopped")
         if conn.opened is None:
             closed = conn.closed

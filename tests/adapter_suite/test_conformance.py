@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 from adapter_helpers import REGISTER, certs, client_domain, client_ssl_context, server_domain
-from harness import ADAPTERS, CLOSE_ME, Harness, harness_for
-from wire import BINARY, CLOSE, CONTINUATION, TEXT, close_body, frame, request
+from harness import ADAPTERS, CLOSE_ME, FLOOD, Harness, harness_for
+from wire import BINARY, CLOSE, CONTINUATION, PING, TEXT, close_body, frame, request
 
 from sansio_wss import Cause, Config, SipMessageReceived, TLSDomain
 
@@ -252,6 +252,39 @@ def test_send_timeout_when_the_peer_stops_reading(harness: Harness) -> None:
         elapsed = time.monotonic() - server.flood_started[0]
         assert closed.cause is Cause.SEND_TIMEOUT and not closed.clean
         assert 0.4 < elapsed < config.send_timeout + 2.0
+
+
+def test_a_slow_reader_gets_every_message_whole_and_in_order(harness: Harness) -> None:
+    """Writes block and resume many times (the socket buffers hold far less than is sent);
+    the send timeout, longer than any pause, never fires."""
+    config = Config(send_timeout=3.0, ping_interval=None)
+    with harness.serve(config=config, mode="flood") as server, Raw(server.port, rcvbuf=4096) as raw:
+        raw.upgrade()
+        for _ in range(80):  # 80 x 60 kB
+            assert raw.message() == (TEXT, FLOOD)
+            time.sleep(0.002)
+        raw.send(frame(CLOSE, close_body(1000), mask=b"abcd"))
+        while raw.message()[0] != CLOSE:
+            pass
+        closed = server.wait_closed()
+        assert (closed.code, closed.cause, closed.clean) == (1000, Cause.PEER_CLOSED, True)
+
+
+def test_a_ping_flood_from_a_peer_that_never_reads(harness: Harness) -> None:
+    """Pongs to a peer that reads nothing cannot pile up: we stop reading its Pings (it
+    cannot send them all), then the send timeout drops it."""
+    config = Config(send_timeout=0.5, ping_interval=None)
+    pings = 200_000  # 26 MB of Pings: more than the kernel buffers between us hold
+    with harness.serve(config=config) as server, Raw(server.port, rcvbuf=4096) as raw:
+        raw.upgrade()
+        ping = frame(PING, b"p" * 125)
+        sent = 0
+        with contextlib.suppress(OSError):  # blocked, then reset
+            for sent in range(pings):  # noqa: B007
+                raw.send(ping)
+        closed = server.wait_closed()
+        assert closed.cause is Cause.SEND_TIMEOUT and not closed.clean
+        assert sent < pings // 2
 
 
 # 6 ---------------------------------------------------------------- closing
