@@ -19,7 +19,7 @@ import pytest
 from adapter_helpers import REGISTER, certs
 from harness import ADAPTERS, CLOSE_ME, LIMIT, harness_for
 
-from sansio_wss import Cause, SipMessageReceived
+from sansio_wss import Cause, Config, SipMessageReceived
 
 HERE = pathlib.Path(__file__).resolve().parent
 NODE_MODULES = HERE.parents[1] / ".node" / "node_modules"
@@ -130,8 +130,10 @@ def no_leftovers() -> Iterator[None]:
     assert not new, f"threads left behind: {sorted(t.name for t in new)}"
 
 
-def node_client(port: int) -> contextlib.AbstractContextManager[Node]:
-    return node("client", f"wss://localhost:{port}/ws", certs().ca, "sip", ORIGIN)
+def node_client(
+    port: int, protocols: str = "sip", origin: str = ORIGIN
+) -> contextlib.AbstractContextManager[Node]:
+    return node("client", f"wss://localhost:{port}/ws", certs().ca, protocols, origin)
 
 
 # ---------------------------------------------------------------- Node's client, our server
@@ -159,6 +161,28 @@ def test_node_client_against_our_server(adapter: str, closer: str) -> None:
             assert (closed.cause, closed.reason) == (Cause.PEER_CLOSED, "bye"), closed
         else:
             assert closed.cause is Cause.LOCAL_CLOSED, closed
+
+
+REJECTIONS = {
+    "400-no-sip": (400, "", ORIGIN, None),
+    "403-no-origin": (403, "sip", "", None),
+    "403-bad-origin": (403, "sip", ORIGIN, Config(allowed_origins=frozenset({"https://phone.example.com"}))),
+}
+"""Node's client offering no subprotocol, sending no Origin, or one outside allowed_origins:
+(the status our server answers, the protocols and Origin Node sends, the server's Config)."""
+
+
+@pytest.mark.parametrize("case", list(REJECTIONS))
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_node_client_rejected(adapter: str, case: str) -> None:
+    status, protocols, origin, config = REJECTIONS[case]
+    with (
+        harness_for(adapter).serve(config=config) as server,
+        node_client(server.port, protocols, origin) as peer,
+    ):
+        assert peer.event() == {"event": "unexpected-response", "status": status}
+        assert peer.exit_code() == 0
+        assert server.seen == [] and server.closed == []
 
 
 # ---------------------------------------------------------------- our client, Node's server

@@ -7,7 +7,7 @@
 //          serves on 127.0.0.1, accepts only `sip`, echoes each message in kind, and closes
 //          with 1000 "done" after echoing one that holds "X-Close-Me: now"
 // Either way it prints one JSON event a line: listening, connection (server), open (client),
-// message (data in base64), close, error.
+// message (data in base64), close, unexpected-response (client: a non-101 reply), error.
 // It exits when stdin ends, so a test that dies leaves no node process behind.
 'use strict';
 const fs = require('fs');
@@ -35,6 +35,8 @@ if (mode === 'client') {
   const ws = new WebSocket(url, protocols ? protocols.split(',') : [], { ca: fs.readFileSync(ca), origin });
   report(ws, emitAndExit);
   ws.on('open', () => emit({ event: 'open', protocol: ws.protocol, extensions: ws.extensions }));
+  ws.on('unexpected-response', (req, res) =>
+    emitAndExit({ event: 'unexpected-response', status: res.statusCode }));
   readline.createInterface({ input: process.stdin }).on('line', (line) => {
     const command = JSON.parse(line);
     if ('send' in command) ws.send(Buffer.from(command.send, 'base64'), { binary: command.binary });
