@@ -1,44 +1,65 @@
 // A SIP-over-WSS peer built on Node's `ws` package, driven by tests/adapter_suite/test_node_ws.py.
-// Usage: node ws_peer.js client <url> <ca.pem> <message> <count>
-//        node ws_peer.js server <cert+key.pem> <reply>      (prints "port N", then serves)
+// Usage: node ws_peer.js client <url> <ca.pem> <protocols> <origin>
+//          offers the comma-separated <protocols> and sends <origin> ('' for none of either),
+//          then obeys commands on stdin:
+//          {"send": base64, "binary": bool} or {"close": code, "reason": text}; exits once closed
+//        node ws_peer.js server <cert+key.pem>
+//          serves on 127.0.0.1, accepts only `sip`, echoes each message in kind, and closes
+//          with 1000 "done" after echoing one that holds "X-Close-Me: now"
+// Either way it prints one JSON event a line: listening, connection (server), open (client),
+// message (data in base64), close, unexpected-response (client: a non-101 reply), error.
+// It exits when stdin ends, so a test that dies leaves no node process behind.
 'use strict';
 const fs = require('fs');
 const https = require('https');
+const readline = require('readline');
 const { WebSocket, WebSocketServer } = require('ws');
 
+const CLOSE_ME = 'X-Close-Me: now';
+const emit = (event, then) => process.stdout.write(JSON.stringify(event) + '\n', then);
+// Exit only once the last event is written: a pipe takes 64 KiB at once, a 60 KB message more.
+const emitAndExit = (event) => emit(event, () => process.exit(0));
 const [mode, ...args] = process.argv.slice(2);
 
+process.stdin.on('end', () => process.exit(0));
+
+function report(ws, log) {
+  ws.on('message', (data, isBinary) =>
+    emit({ event: 'message', binary: isBinary, data: data.toString('base64') }));
+  ws.on('close', (code, reason) => log({ event: 'close', code, reason: reason.toString() }));
+  ws.on('error', (err) => log({ event: 'error', message: err.message }));
+}
+
 if (mode === 'client') {
-  const [url, ca, message, count] = args;
-  const ws = new WebSocket(url, 'sip', { ca: fs.readFileSync(ca), origin: 'https://app.example.com' });
-  let got = 0;
-  ws.on('open', () => {
-    if (ws.protocol !== 'sip') { console.log('bad subprotocol ' + ws.protocol); process.exit(2); }
-    for (let i = 0; i < Number(count); i++) ws.send(message);
+  const [url, ca, protocols, origin] = args;
+  const ws = new WebSocket(url, protocols ? protocols.split(',') : [], { ca: fs.readFileSync(ca), origin });
+  report(ws, emitAndExit);
+  ws.on('open', () => emit({ event: 'open', protocol: ws.protocol, extensions: ws.extensions }));
+  ws.on('unexpected-response', (req, res) =>
+    emitAndExit({ event: 'unexpected-response', status: res.statusCode }));
+  readline.createInterface({ input: process.stdin }).on('line', (line) => {
+    const command = JSON.parse(line);
+    if ('send' in command) ws.send(Buffer.from(command.send, 'base64'), { binary: command.binary });
+    else ws.close(command.close, command.reason);
   });
-  ws.on('message', (data, isBinary) => {
-    got += 1;
-    console.log('reply ' + (isBinary ? 'binary ' : 'text ') + JSON.stringify(data.toString()));
-    if (got === Number(count)) ws.close(1000, 'done');
-  });
-  ws.on('close', (code) => { console.log('closed ' + code); process.exit(0); });
-  ws.on('error', (err) => { console.log('error ' + err.message); process.exit(1); });
 } else if (mode === 'server') {
-  const [pem, reply] = args;
-  const pemText = fs.readFileSync(pem);
-  const server = https.createServer({ cert: pemText, key: pemText });
+  const pem = fs.readFileSync(args[0]);
+  const server = https.createServer({ cert: pem, key: pem });
   const wss = new WebSocketServer({
     server,
     handleProtocols: (protocols) => (protocols.has('sip') ? 'sip' : false),
   });
-  wss.on('connection', (ws) => {
+  wss.on('connection', (ws, req) => {
+    const { origin, 'sec-websocket-protocol': offered } = req.headers;
+    emit({ event: 'connection', protocol: ws.protocol, offered, origin });
+    report(ws, emit);
     ws.on('message', (data, isBinary) => {
-      console.log('got ' + (isBinary ? 'binary ' : 'text ') + JSON.stringify(data.toString()));
-      ws.send(reply);
+      ws.send(data, { binary: isBinary });
+      if (data.includes(CLOSE_ME)) ws.close(1000, 'done');
     });
-    ws.on('close', (code) => console.log('closed ' + code));
   });
-  server.listen(0, '127.0.0.1', () => console.log('port ' + server.address().port));
+  server.listen(0, '127.0.0.1', () => emit({ event: 'listening', port: server.address().port }));
+  process.stdin.resume();
 } else {
   console.log('usage: ws_peer.js client|server ...');
   process.exit(2);
