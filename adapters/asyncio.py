@@ -97,15 +97,15 @@ class Connection:
             self._protocol.resume_queue()
         return message
 
-    def __aiter__(self) -> AsyncIterator[Message]:
-        return self._iterate()
+    def __aiter__(self) -> Connection:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Message]:
-        while True:
-            try:
-                yield await self.recv()
-            except ConnectionClosedError:
-                return
+    async def __anext__(self) -> Message:
+        """`async for message in conn:` ends when the connection does."""
+        try:
+            return await self.recv()
+        except ConnectionClosedError:
+            raise StopAsyncIteration from None
 
     async def send(self, message: bytes | str) -> None:
         """Send one SIP message; waits while the socket's buffer is full (bounded by

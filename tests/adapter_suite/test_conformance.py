@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import ssl
 import threading
@@ -24,16 +25,27 @@ BIG = (
 )
 
 
+def _open_fds() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
 @pytest.fixture(params=ADAPTERS)
 def harness(request: pytest.FixtureRequest) -> Iterator[Harness]:
-    """The adapter's harness; afterwards, every thread the test started must be gone."""
+    """The adapter's harness; afterwards, every thread and socket the test opened must be gone."""
     before = set(threading.enumerate())
+    fds = _open_fds()
     yield harness_for(request.param)
     deadline = time.monotonic() + 3
     while (new := set(threading.enumerate()) - before) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not new, f"threads left behind: {sorted(t.name for t in new)}"
     assert threading.active_count() <= len(before)
+    left = {
+        fd: os.readlink(f"/proc/self/fd/{fd}")
+        for fd in _open_fds() - fds
+        if os.path.exists(f"/proc/self/fd/{fd}")
+    }
+    assert not left, f"file descriptors left open: {left}"
 
 
 class Raw:
