@@ -1,5 +1,4 @@
-"""The blocking adapter's machinery: a connection with its own I/O thread over the shared driver,
-and listening sockets."""
+"""The blocking adapter's connection: an I/O thread with one selector and one deadline, over the driver."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import logging
 import os
 import selectors
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -16,6 +16,9 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 
 from sansio_wss import (
+    ClientConnection,
+    Config,
+    ConnectFailed,
     ConnectionClosed,
     ConnectionClosedError,
     HandshakeRejected,
@@ -27,7 +30,7 @@ from sansio_wss import (
 
 from ._driver import Driver
 
-__all__ = ["Connection", "Message", "listen_sockets", "logger"]
+__all__ = ["Connection", "Message", "Selector", "Waker", "logger", "start_client"]
 
 Message = SipMessageReceived | InvalidSipMessage
 """What `recv()` returns: a SIP message, or a message whose start line is not SIP."""
@@ -43,10 +46,10 @@ _HIGH_WATER = 64 * 1024  # bytes queued for the socket before send() waits
 _READABLE = selectors.EVENT_READ
 _WRITABLE = selectors.EVENT_WRITE
 # poll() holds no file descriptor of its own (epoll would: one more per connection).
-_Selector: type[selectors.BaseSelector] = getattr(selectors, "PollSelector", selectors.SelectSelector)
+Selector: type[selectors.BaseSelector] = getattr(selectors, "PollSelector", selectors.SelectSelector)
 
 
-class _Waker:
+class Waker:
     """Wakes a thread blocked in select(): an eventfd on Linux, a socket pair elsewhere."""
 
     __slots__ = ("_fd", "_pair")
@@ -115,6 +118,7 @@ class Connection:
         "_blocked_since",
         "_broken",
         "_cond",
+        "_deliver",
         "_driver",
         "_ended",
         "_half_closed",
@@ -142,13 +146,19 @@ class Connection:
         *,
         on_open: Callable[[Connection], None] | None = None,
         on_end: Callable[[Connection], None] | None = None,
+        deliver: Callable[[Connection, Message], bool] | None = None,
     ) -> None:
-        """Internal: wrap a connected socket and its driver (see `connect()` and `serve()`)."""
+        """Internal: wrap a connected socket and its driver (see `connect()` and `serve()`).
+
+        `on_open` runs when the handshake succeeds and `deliver` for each received message,
+        both in the I/O thread under the connection's lock; `on_end` runs once the socket is
+        closed. Without `deliver`, messages wait in the connection for `recv()`."""
         self._local, self._remote = _prepare(sock)
         self._sock = sock
         self._driver = driver
         self._on_open = on_open
         self._on_end = on_end
+        self._deliver = deliver
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
         self._messages: collections.deque[Message] = collections.deque()
@@ -159,7 +169,7 @@ class Connection:
         self._queue_paused = False
         self._sock_closed = False
         self._ended = threading.Event()
-        self._waker = _Waker()
+        self._waker = Waker()
         self._armed_at: float | None = None  # what the I/O thread waits for right now
         self._armed_events = 0
         self._reader: threading.Thread | None = None
@@ -266,6 +276,28 @@ class Connection:
             self._finish()
             raise
 
+    def _wait_open(self) -> None:
+        """Wait for the handshake's end; raise ConnectFailed if it failed."""
+        try:
+            with self._cond:
+                while self.opened is None and self.closed is None:
+                    self._cond.wait()
+        except BaseException:
+            self._abort("interrupted while opening")
+            raise
+        if self.opened is None:
+            self.wait_closed()
+            closed = self.closed
+            assert closed is not None
+            raise ConnectFailed(closed, self._rejected)
+
+    def _resume(self) -> None:
+        """The taker given as `deliver` has room again: read on."""
+        with self._cond:
+            if self._queue_paused:
+                self._queue_paused = False
+                self._maybe_wake()
+
     def _command(self, command: Callable[[float], None]) -> None:
         """Run one driver command under the lock, then write and re-arm."""
         with self._cond:
@@ -343,6 +375,10 @@ class Connection:
             return
         for event in events:
             if isinstance(event, (SipMessageReceived, InvalidSipMessage)):
+                if self._deliver is not None:
+                    if not self._deliver(self, event):  # the taker is full: stop reading
+                        self._queue_paused = True
+                    continue
                 self._messages.append(event)
                 if len(self._messages) >= _MAX_QUEUE:
                     self._queue_paused = True
@@ -386,7 +422,7 @@ class Connection:
         sock = self._sock
         waker = self._waker
         driver = self._driver
-        selector = _Selector()
+        selector = Selector()
         registered = 0
         try:
             selector.register(waker.fileno(), _READABLE)
@@ -457,27 +493,30 @@ class Connection:
             self._on_end(self)
 
 
-def listen_sockets(host: str, port: int, backlog: int) -> list[socket.socket]:
-    """Listening sockets for every address `host` resolves to (IPv6 ones are IPv6-only)."""
-    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    sockets: list[socket.socket] = []
-    seen: set[tuple[int, object]] = set()
+def start_client(
+    address: tuple[str, int],
+    host: str,
+    resource: str,
+    context: ssl.SSLContext,
+    config: Config,
+    *,
+    timeout: float | None,
+    local_address: tuple[str, int] | None = None,
+    on_open: Callable[[Connection], None] | None = None,
+    on_end: Callable[[Connection], None] | None = None,
+    deliver: Callable[[Connection, Message], bool] | None = None,
+) -> Connection:
+    """Connect to `address` (within `timeout`), naming `host` in SNI, certificate checks and
+    the Host field, and start TLS in the connection's I/O thread; `_wait_open()` then waits
+    for the upgrade. Raises OSError when the TCP connection fails."""
+    sock = socket.create_connection(address, timeout, source_address=local_address)
     try:
-        for family, kind, proto, _, address in infos:
-            if (family, address) in seen:
-                continue
-            seen.add((family, address))
-            sock = socket.socket(family, kind, proto)
-            sockets.append(sock)
-            if os.name == "posix":
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-            sock.bind(address)
-            sock.listen(backlog)
-            sock.setblocking(False)
+        now = time.monotonic()
+        core = ClientConnection(host, now, port=address[1], resource=resource, config=config)
+        driver = Driver(context, core, now, server_hostname=host)
+        conn = Connection(sock, driver, on_open=on_open, on_end=on_end, deliver=deliver)
     except BaseException:
-        for sock in sockets:
-            sock.close()
+        sock.close()
         raise
-    return sockets
+    conn._start(f"sansio-wss client {host}:{address[1]}")
+    return conn
