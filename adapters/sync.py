@@ -1,4 +1,4 @@
-"""Blocking-socket adapter: `connect()` and `serve()`, one I/O thread per connection, TLS over memory BIOs."""
+"""Blocking-socket adapter: `connect()`, `serve()` and the `Endpoint`, one I/O thread per connection."""
 
 from __future__ import annotations
 
@@ -10,11 +10,24 @@ from types import TracebackType
 
 from sansio_wss import Config, ConnectionClosedError, TLSDomain
 
+from ._endpoint import Incoming, Stats
 from ._sync_accept import Acceptor, listen_sockets
+from ._sync_endpoint import Endpoint
 from ._sync_io import Connection, Message, logger, start_client
 from ._tls import TLSContexts, client_target
 
-__all__ = ["Connection", "Handler", "Message", "Server", "connect", "logger", "serve"]
+__all__ = [
+    "Connection",
+    "Endpoint",
+    "Handler",
+    "Incoming",
+    "Message",
+    "Server",
+    "Stats",
+    "connect",
+    "logger",
+    "serve",
+]
 
 Handler = Callable[["Connection"], object]
 """A server's per-connection function; it runs in its own thread."""
