@@ -27,7 +27,7 @@ from sansio_wss.sip import parse_ws_uri, reachable, sip_destination
 
 from ._tls import TLSContexts
 
-__all__ = ["Dial", "Incoming", "Router", "Stats"]
+__all__ = ["Dial", "DialPlan", "Incoming", "Router", "Stats"]
 
 T = TypeVar("T")
 
@@ -39,6 +39,17 @@ class Dial:
     host: str
     port: int
     resource: str
+
+
+@dataclass(frozen=True, slots=True)
+class DialPlan:
+    """How to open a connection to a destination no open connection may carry a message to."""
+
+    key: tuple[str, int, str | None]
+    """(host, port, TLS client domain name): sends with the same key share one dial."""
+    tls_domain: str | None
+    """The name of the client domain chosen for the destination (None: the system's CAs)."""
+    context: ssl.SSLContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +116,14 @@ class Stats:
         self.messages_out += 1
         self.bytes_out += size
 
+    def copy(self) -> Stats:
+        """A copy, to read while others count on (another thread, say)."""
+        other = Stats()
+        for name in self.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.failed = collections.Counter(self.failed)
+        return other
+
     def as_dict(self) -> dict[str, object]:
         """A snapshot, for an MI-style status command."""
         return {
@@ -121,9 +140,11 @@ class Stats:
 
 class Router(Generic[T]):
     """Where a message goes: an existing flow, or a destination to reach (reusing a connection
-    by remote address and TLS domain, as OpenSIPS does)."""
+    by remote address and TLS domain, as OpenSIPS does); and the flow of each open connection.
 
-    __slots__ = ("_default_context", "config", "contexts", "stats", "table")
+    Not thread-safe: an adapter with threads calls it under one lock."""
+
+    __slots__ = ("_default_context", "_flows", "config", "contexts", "stats", "table")
 
     def __init__(self, config: Config, domains: TLSContexts) -> None:
         self.config = config
@@ -131,6 +152,7 @@ class Router(Generic[T]):
         self.table: ConnectionTable[T] = ConnectionTable()
         self.stats = Stats()
         self._default_context: ssl.SSLContext | None = None
+        self._flows: dict[T, Flow[T]] = {}
 
     def target(self, destination: int | str | tuple[str, int]) -> Flow[T] | Dial:
         """A flow id (must be open), a `sip:`/`sips:` URI with `transport=ws(s)`, a `wss://` URI,
@@ -160,6 +182,44 @@ class Router(Generic[T]):
                 f"{host} can only be reached over the connection it opened (a browser): send to its flow"
             )
         return Dial(host, port, resource)
+
+    def plan(self, dial: Dial, addresses: list[tuple[str, int]]) -> Flow[T] | DialPlan:
+        """An open connection to one of `addresses` (what `dial.host` resolved to) that may
+        carry a message for `dial.host`, or how to open one."""
+        for address in addresses:
+            flow = self.reuse(address, dial.host)
+            if flow is not None:
+                return flow
+        domain, context = self.client_tls(addresses[0], dial.host)
+        name = None if domain is None else domain.name
+        return DialPlan((dial.host, dial.port, name), name, context)
+
+    def opened(
+        self,
+        connection: T,
+        remote: tuple[str, int],
+        local: tuple[str, int],
+        *,
+        accepted: bool,
+        tls_domain: str | None = None,
+    ) -> Flow[T]:
+        """A connection's handshake completed: give it a flow, and count it."""
+        flow = self.table.add(connection, remote, local, accepted=accepted, tls_domain=tls_domain)
+        self._flows[connection] = flow
+        self.stats.opened(accepted)
+        return flow
+
+    def flow_of(self, connection: T) -> Flow[T] | None:
+        """The flow of an open connection."""
+        return self._flows.get(connection)
+
+    def ended(self, connection: T, event: ConnectionClosed) -> Flow[T] | None:
+        """A connection ended, opened or not: forget its flow, and count it."""
+        flow = self._flows.pop(connection, None)
+        if flow is not None:
+            self.table.remove(flow.flow_id)
+        self.stats.ended(event, was_open=flow is not None)
+        return flow
 
     def reuse(self, address: tuple[str, int], host: str | None) -> Flow[T] | None:
         """An open connection to `address` that may carry a message for `host`."""

@@ -586,19 +586,17 @@ class Endpoint:
         loop = asyncio.get_running_loop()
         infos = await loop.getaddrinfo(dial.host, dial.port, type=socket.SOCK_STREAM)
         addresses = [(str(info[4][0]), int(info[4][1])) for info in infos]
-        for address in addresses:
-            flow = self._router.reuse(address, dial.host)
-            if flow is not None:
-                return flow
-        domain, context = self._router.client_tls(addresses[0], dial.host)
-        key = (dial.host, dial.port, None if domain is None else domain.name)
+        plan = self._router.plan(dial, addresses)
+        if isinstance(plan, Flow):
+            return plan
+        key = plan.key
         pending = self._dialing.get(key)
         if pending is not None:  # another send is dialling the same destination: share it
             return await asyncio.shield(pending)
         future: asyncio.Future[Flow[Connection]] = loop.create_future()
         self._dialing[key] = future
         try:
-            flow = await self._dial_any(addresses, dial, context, key[2])
+            flow = await self._dial_any(addresses, dial, plan.context, plan.tls_domain)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()
@@ -622,20 +620,17 @@ class Endpoint:
             except OSError as exc:
                 error = exc
                 continue
-            flow = self._router.table.add(
-                conn, address, conn.local_address, accepted=False, tls_domain=domain
-            )
-            self._started(conn, flow, accepted=False)
+            flow = self._router.opened(conn, address, conn.local_address, accepted=False, tls_domain=domain)
+            self._started(conn, flow)
             return flow
         assert error is not None
         raise error
 
     def _accepted(self, conn: Connection) -> None:
-        flow = self._router.table.add(conn, conn.remote_address, conn.local_address, accepted=True)
-        self._started(conn, flow, accepted=True)
+        flow = self._router.opened(conn, conn.remote_address, conn.local_address, accepted=True)
+        self._started(conn, flow)
 
-    def _started(self, conn: Connection, flow: Flow[Connection], accepted: bool) -> None:
-        self.stats.opened(accepted)
+    def _started(self, conn: Connection, flow: Flow[Connection]) -> None:
         self._open.add(conn)
         task = asyncio.get_running_loop().create_task(self._read(conn, flow))
         self._tasks.add(task)
@@ -647,9 +642,5 @@ class Endpoint:
             await self._incoming.put(Incoming(message, flow))
 
     def _ended(self, conn: Connection, event: ConnectionClosed) -> None:
-        was_open = conn in self._open
         self._open.discard(conn)
-        for flow in self._router.table:
-            if flow.connection is conn:
-                self._router.table.remove(flow.flow_id)
-        self.stats.ended(event, was_open)
+        self._router.ended(conn, event)

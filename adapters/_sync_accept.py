@@ -1,0 +1,170 @@
+"""The blocking adapter's listening sockets, and the thread that accepts on them."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from sansio_wss import Config, ServerConnection
+
+from ._driver import Driver
+from ._sync_io import Connection, Message, Selector, Waker, logger
+from ._tls import TLSContexts
+
+__all__ = ["Acceptor", "listen_sockets"]
+
+
+def listen_sockets(host: str, port: int, backlog: int) -> list[socket.socket]:
+    """Listening sockets for every address `host` resolves to (IPv6 ones are IPv6-only)."""
+    infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    sockets: list[socket.socket] = []
+    seen: set[tuple[int, object]] = set()
+    try:
+        for family, kind, proto, _, address in infos:
+            if (family, address) in seen:
+                continue
+            seen.add((family, address))
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+            sock.setblocking(False)
+    except BaseException:
+        for sock in sockets:
+            sock.close()
+        raise
+    return sockets
+
+
+class Acceptor:
+    """Listening sockets and the thread that accepts on them; it owns every connection it
+    made, and the threads given to it, until `close()` has ended them all."""
+
+    def __init__(
+        self,
+        listeners: list[socket.socket],
+        contexts: TLSContexts,
+        config: Config,
+        *,
+        on_open: Callable[[Connection], None] | None = None,
+        on_end: Callable[[Connection], None] | None = None,
+        deliver: Callable[[Connection, Message], bool] | None = None,
+    ) -> None:
+        """Start accepting on `listeners` (non-blocking, bound, listening); hooks as `Connection`'s."""
+        self._listeners = listeners
+        self.addresses: list[tuple[str, int]] = [(s.getsockname()[0], s.getsockname()[1]) for s in listeners]
+        """The (IP, port) of every listening socket."""
+        self._contexts = contexts
+        self._config = config
+        self._on_open = on_open
+        self._on_end = on_end
+        self._deliver = deliver
+        self._lock = threading.Lock()
+        self._connections: set[Connection] = set()
+        self._threads: set[threading.Thread] = set()  # I/O threads, and those given by add_thread
+        self._closing = False
+        self._waker = Waker()
+        self._thread = threading.Thread(target=self._accept_loop, name="sansio-wss accept", daemon=True)
+        self._thread.start()
+
+    def connections(self) -> list[Connection]:
+        """The connections accepted and not yet ended."""
+        with self._lock:
+            return list(self._connections)
+
+    def add_thread(self, thread: threading.Thread) -> None:
+        """A thread that `close()` must join (a handler's)."""
+        with self._lock:
+            self._threads.add(thread)
+
+    def stop(self) -> None:
+        """Stop accepting and close the listening sockets; connections stay open."""
+        with self._lock:
+            first = not self._closing
+            self._closing = True
+        if first:
+            self._waker.wake()
+            self._thread.join()
+            for sock in self._listeners:
+                sock.close()
+            self._waker.close()
+
+    def close(self, code: int, reason: str) -> None:
+        """Stop accepting, close every connection with `code`, and join every thread."""
+        self.stop()
+        connections = self.connections()
+        for conn in connections:
+            conn._begin_close(code, reason)
+        for conn in connections:
+            conn.wait_closed()
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join()
+
+    # --------------------------------------------------------------- internals
+
+    def _accept_loop(self) -> None:
+        selector = Selector()
+        try:
+            selector.register(self._waker.fileno(), selectors.EVENT_READ)
+            for sock in self._listeners:
+                selector.register(sock, selectors.EVENT_READ)
+            while not self._closing:
+                for key, _ in selector.select():
+                    if isinstance(key.fileobj, socket.socket):
+                        self._accept(key.fileobj)
+                    else:
+                        self._waker.drain()
+        except Exception:
+            logger.exception("sansio-wss: accept thread failed")
+        finally:
+            selector.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            sock, _ = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as exc:  # out of file descriptors, ...: do not spin
+            logger.warning("sansio-wss: accept failed: %s", exc)
+            time.sleep(0.1)
+            return
+        try:
+            local = sock.getsockname()
+            context = self._contexts.server_context((local[0], local[1]))
+            if context is None:  # no TLS domain serves this listener
+                sock.close()
+                return
+            now = time.monotonic()
+            driver = Driver(context, ServerConnection(now, self._config), now)
+            conn = Connection(sock, driver, on_open=self._on_open, on_end=self._ended, deliver=self._deliver)
+        except OSError:  # the peer is already gone
+            sock.close()
+            return
+        with self._lock:
+            self._threads = {t for t in self._threads if t.is_alive()}
+            self._connections.add(conn)
+        try:
+            conn._start(f"sansio-wss {conn.remote_address[0]}:{conn.remote_address[1]}")
+        except RuntimeError as exc:  # out of threads: drop this one, keep accepting
+            logger.warning("sansio-wss: cannot serve %s: %s", conn.remote_address, exc)
+            return
+        with self._lock:
+            assert conn._reader is not None
+            self._threads.add(conn._reader)
+
+    def _ended(self, conn: Connection) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+        if self._on_end is not None:
+            self._on_end(conn)
