@@ -8,11 +8,12 @@ actions (`_trio_connection.Connection` says how it does that cheaply).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import socket
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import trio
@@ -21,6 +22,7 @@ from sansio_wss import (
     ClientConnection,
     Config,
     ConnectFailed,
+    ConnectionClosedError,
     ConnectionTable,
     Flow,
     ServerConnection,
@@ -28,7 +30,7 @@ from sansio_wss import (
 )
 
 from ._driver import Driver
-from ._endpoint import Dial, Incoming, Router, Stats
+from ._endpoint import Dial, DialPlan, Incoming, Router, Stats
 from ._tls import TLSContexts, client_target
 from ._trio_connection import Connection, Message, raw_socket
 
@@ -202,6 +204,9 @@ class Endpoint:
     come from `recv()` or `async for` with their flow (id, remote and local addresses);
     `send(message, to)` takes a flow id, a `sip:`/`sips:` URI with `transport=ws(s)`, a
     `wss://` URI or a (host, port) pair and returns the flow used.
+
+    Messages wait for `recv()` in one queue of at most `max_queue`; while it is full, a
+    connection with a message for it stops reading (its peer's sends then block).
     """
 
     def __init__(
@@ -211,15 +216,18 @@ class Endpoint:
         config: Config | None = None,
         max_queue: int = 1024,
     ) -> None:
+        """`tls`: server domains for the listeners, client domains for the destinations (the
+        system's CAs verify servers no client domain matches)."""
         self.config = config or Config()
         contexts = tls if isinstance(tls, TLSContexts) else TLSContexts(tls)
         self._router: Router[Connection] = Router(self.config, contexts)
-        # A full queue stops the reading connection, not the others' memory bound.
-        self._incoming_in, self._incoming = trio.open_memory_channel[Incoming[Connection]](max_queue)
+        self._queue_in, self._queue = trio.open_memory_channel[Incoming[Connection]](max_queue)
         self._listeners: list[trio.SocketListener] = []
-        self._accepting = trio.CancelScope()  # every listener's accept loop
         self._dialing: dict[tuple[str, int, str | None], trio.Event] = {}
-        self._open: set[Connection] = set()
+        # Accept loops, dials and handshakes under way, each in a cancel scope of its own:
+        # close() cancels them, never the nursery's scope, which holds the caller's block.
+        self._scopes: set[trio.CancelScope] = set()
+        self._closed: tuple[int, str] | None = None
         self._nursery: trio.Nursery | None = None
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
 
@@ -239,7 +247,8 @@ class Endpoint:
         return [listener.socket.getsockname()[:2] for listener in self._listeners]
 
     async def listen(self, host: str, port: int | None = None) -> tuple[str, int]:
-        """Add a listener (port: `Config.port` by default, 0 for any); returns its address."""
+        """Add a listener (port: `Config.port` by default, 0 for any); returns its address
+        (the first, when `host` resolves to several)."""
         nursery = self._running()
         listeners = await _listen(host, self.config.port if port is None else port, None)
         self._listeners += listeners
@@ -249,19 +258,31 @@ class Endpoint:
         return str(host_bound), int(port_bound)
 
     async def recv(self) -> Incoming[Connection]:
-        """The next message received on any connection, with its flow."""
-        return await self._incoming.receive()
+        """The next message received on any connection, with its flow. Raises
+        ConnectionClosedError once the endpoint is closed and every message was taken."""
+        try:
+            return await self._queue.receive()
+        except trio.EndOfChannel:
+            code, reason = self._closed or (1001, "going away")
+            raise ConnectionClosedError(code, reason) from None
 
     def __aiter__(self) -> AsyncIterator[Incoming[Connection]]:
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[Incoming[Connection]]:
         while True:
-            yield await self.recv()
+            try:
+                yield await self.recv()
+            except ConnectionClosedError:
+                return
 
     async def send(self, message: bytes | str, to: int | str | tuple[str, int]) -> Flow[Connection]:
-        """Send one SIP message; reuse or open the connection. Raises NoRoute, ConnectFailed,
-        OSError, or ConnectionClosedError when the flow closed meanwhile."""
+        """Send one SIP message, reusing or opening a connection; returns the flow used.
+
+        Raises NoRoute (a gone flow, a browser's `*.invalid` host, not a WebSocket
+        destination), ConnectFailed, OSError (name resolution, TCP), or ConnectionClosedError
+        when the flow closed meanwhile or the endpoint is closed."""
+        self._running()
         target = self._router.target(to)
         flow = target if isinstance(target, Flow) else await self._flow_for(target)
         await flow.connection.send(message)
@@ -269,16 +290,23 @@ class Endpoint:
         return flow
 
     async def close(self, code: int = 1001, reason: str = "going away") -> None:
-        """Stop listening and close every connection (each bounded by its close timeout)."""
-        self._accepting.cancel()
+        """Stop listening, drop dials under way, and close every connection with `code`
+        (each bounded by its close timeout). Messages already received can still be taken."""
+        if self._closed is None:
+            self._closed = (code, reason)
+        for scope in self._scopes:
+            scope.cancel()
         with trio.CancelScope(shield=True):
             for listener in self._listeners:
                 await trio.aclose_forcefully(listener)
+            self._listeners.clear()
+            flows = list(self._router.table)
             async with trio.open_nursery() as closing:
-                for conn in list(self._open):
-                    closing.start_soon(conn.close, code, reason)
-        if self._nursery is not None:
-            self._nursery.cancel_scope.cancel()
+                for flow in flows:
+                    closing.start_soon(flow.connection.close, code, reason)
+            for flow in flows:  # forgotten now, not once their readers next run
+                self._forget(flow.connection)
+        self._queue_in.close()  # recv() takes what is left, then raises
 
     async def __aenter__(self) -> Endpoint:
         if self._nursery_manager is not None:
@@ -299,6 +327,8 @@ class Endpoint:
     # ---------------------------------------------------------------- internals
 
     def _running(self) -> trio.Nursery:
+        if self._closed is not None:
+            raise ConnectionClosedError(*self._closed)
         if self._nursery is None:
             raise RuntimeError("enter the endpoint first: async with Endpoint(...) as endpoint")
         return self._nursery
@@ -306,49 +336,62 @@ class Endpoint:
     async def _flow_for(self, dial: Dial) -> Flow[Connection]:
         infos = await trio.socket.getaddrinfo(dial.host, dial.port, type=socket.SOCK_STREAM)
         addresses = [(str(info[4][0]), int(info[4][1])) for info in infos]
-        for address in addresses:
-            flow = self._router.reuse(address, dial.host)
-            if flow is not None:
-                return flow
-        domain, context = self._router.client_tls(addresses[0], dial.host)
-        key = (dial.host, dial.port, None if domain is None else domain.name)
-        pending = self._dialing.get(key)
+        plan = self._router.plan(dial, addresses)
+        if isinstance(plan, Flow):
+            return plan
+        pending = self._dialing.get(plan.key)
         if pending is not None:  # another send is dialling the same destination: reuse its flow
             await pending.wait()
             return await self._flow_for(dial)  # (or dial ourselves if it failed)
-        done = self._dialing[key] = trio.Event()
+        done = self._dialing[plan.key] = trio.Event()
         try:
-            return await self._dial_any(addresses, dial, context, key[2])
+            return await self._dial_any(addresses, dial, plan)
         finally:
-            del self._dialing[key]
+            del self._dialing[plan.key]
             done.set()
 
     async def _dial_any(
-        self, addresses: list[tuple[str, int]], dial: Dial, context: ssl.SSLContext, domain: str | None
+        self, addresses: list[tuple[str, int]], dial: Dial, plan: DialPlan
     ) -> Flow[Connection]:
         """Try each resolved address in turn (IPv6 and IPv4 alike) until one connects."""
         nursery = self._running()
         error: OSError | None = None
         for address in addresses:
+            conn: Connection | None = None
             try:
-                conn = await _dial(address[0], address[1], dial.host, dial.resource, context, self.config)
+                with self._scope():
+                    conn = await _dial(*address, dial.host, dial.resource, plan.context, self.config)
             except OSError as exc:
                 error = exc
                 continue
             except ConnectFailed as exc:  # TLS or the upgrade
                 self.stats.ended(exc.closed, was_open=False)
                 raise
-            flow = self._router.table.add(
-                conn, address, conn.local_address, accepted=False, tls_domain=domain
+            if conn is None or self._closed is not None:  # the endpoint closed meanwhile
+                closed = self._closed or (1001, "going away")
+                if conn is not None:
+                    await conn.close(*closed)
+                raise ConnectionClosedError(*closed)
+            flow = self._router.opened(
+                conn, address, conn.local_address, accepted=False, tls_domain=plan.tls_domain
             )
-            self._started(conn, accepted=False)
             nursery.start_soon(self._read, conn, flow)
             return flow
         assert error is not None
         raise error
 
+    @contextlib.contextmanager
+    def _scope(self) -> Iterator[None]:
+        """A cancel scope that `close()` cancels."""
+        with trio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                yield
+            finally:
+                self._scopes.discard(scope)
+
     async def _accept_loop(self, listener: trio.SocketListener) -> None:
-        with self._accepting:
+        with self._scope():
             while True:
                 try:
                     stream = await listener.accept()
@@ -359,31 +402,36 @@ class Endpoint:
                 self._running().start_soon(self._accepted, stream)
 
     async def _accepted(self, stream: trio.SocketStream) -> None:
-        conn = await _accept(stream, self._router.contexts, self.config)
-        if conn is None:
+        conn: Connection | None = None
+        with self._scope():
+            conn = await _accept(stream, self._router.contexts, self.config)
+        if conn is None:  # no TLS domain, or the endpoint closed meanwhile
             return
         if conn.opened is None:
             closed = conn.closed
             if closed is not None:
-                self.stats.ended(closed, was_open=False)
+                self._router.ended(conn, closed)
             return
-        flow = self._router.table.add(conn, conn.remote_address, conn.local_address, accepted=True)
-        self._started(conn, accepted=True)
+        if self._closed is not None:  # the endpoint closed as this handshake completed
+            await conn.close(*self._closed)
+            return
+        flow = self._router.opened(conn, conn.remote_address, conn.local_address, accepted=True)
         await self._read(conn, flow)
-
-    def _started(self, conn: Connection, accepted: bool) -> None:
-        self.stats.opened(accepted)
-        self._open.add(conn)
 
     async def _read(self, conn: Connection, flow: Flow[Connection]) -> None:
         try:
             async with conn:
                 async for message in conn:
                     self.stats.received(message)
-                    await self._incoming_in.send(Incoming(message, flow))
+                    try:
+                        await self._queue_in.send(Incoming(message, flow))
+                    except trio.ClosedResourceError:  # the endpoint closed
+                        break
         finally:
-            self._open.discard(conn)
-            self._router.table.remove(flow.flow_id)
-            closed = conn.closed
-            if closed is not None:
-                self.stats.ended(closed, was_open=True)
+            self._forget(conn)
+
+    def _forget(self, conn: Connection) -> None:
+        """An opened connection has ended: drop its flow, count it (once)."""
+        closed = conn.closed
+        if closed is not None and self._router.flow_of(conn) is not None:
+            self._router.ended(conn, closed)

@@ -14,9 +14,12 @@ import threading
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
+import trio
+
 from sansio_wss import Config, Flow, TLSDomain
 from sansio_wss.adapters import asyncio as wss_asyncio
 from sansio_wss.adapters import sync as wss_sync
+from sansio_wss.adapters import trio as wss_trio
 from sansio_wss.adapters._endpoint import Incoming, Stats
 
 __all__ = [
@@ -29,7 +32,7 @@ __all__ = [
     "endpoint_harness",
 ]
 
-ENDPOINT_ADAPTERS = ("asyncio", "sync")
+ENDPOINT_ADAPTERS = ("asyncio", "trio", "sync")
 LIMIT = 5.0  # bound on every call into an endpoint
 R = TypeVar("R")
 
@@ -162,15 +165,12 @@ class Portal:
 
 
 class _AsyncEndpoint(EndpointHandle):
-    def __init__(self, portal: Portal, make: Callable[[], AsyncEndpoint]) -> None:
+    def __init__(self, portal: Portal, make: Callable[[], Awaitable[AsyncEndpoint]]) -> None:
+        """`make()` runs in the portal's loop and returns the endpoint."""
         self._portal = portal
         self._closed = False
-
-        async def made() -> AsyncEndpoint:
-            return make()
-
         try:
-            self._endpoint = portal.run(made)
+            self._endpoint = portal.run(make)
         except BaseException:
             portal.stop()
             raise
@@ -255,8 +255,95 @@ class AsyncioEndpointHarness(EndpointHarness):
     name = "asyncio"
 
     def _open(self, tls: list[TLSDomain], config: Config | None, max_queue: int) -> EndpointHandle:
-        return _AsyncEndpoint(
-            AsyncioPortal(), lambda: wss_asyncio.Endpoint(tls=tls, config=config, max_queue=max_queue)
+        async def make() -> AsyncEndpoint:
+            return wss_asyncio.Endpoint(tls=tls, config=config, max_queue=max_queue)
+
+        return _AsyncEndpoint(AsyncioPortal(), make)
+
+
+class TrioPortal(Portal):
+    def __init__(self) -> None:
+        started = threading.Event()
+        self._stop = trio.Event()
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                self.nursery = nursery
+                self.token = trio.lowlevel.current_trio_token()
+                started.set()
+                await self._stop.wait()
+                nursery.cancel_scope.cancel()
+
+        self._thread = threading.Thread(target=trio.run, args=(main,), name="harness trio", daemon=True)
+        self._thread.start()
+        assert started.wait(LIMIT), "the harness trio loop did not start"
+
+    def start(self, function: Callable[[], Awaitable[R]]) -> concurrent.futures.Future[R]:
+        future: concurrent.futures.Future[R] = concurrent.futures.Future()
+
+        async def run() -> None:
+            try:
+                future.set_result(await function())
+            except Exception as exc:
+                future.set_exception(exc)
+
+        self.token.run_sync_soon(self.nursery.start_soon, run)
+        return future
+
+    async def gather(self, functions: Sequence[Callable[[], Awaitable[R]]]) -> list[R]:
+        results: dict[int, R] = {}
+
+        async def one(index: int, function: Callable[[], Awaitable[R]]) -> None:
+            results[index] = await function()
+
+        async with trio.open_nursery() as nursery:
+            for index, function in enumerate(functions):
+                nursery.start_soon(one, index, function)
+        return [results[index] for index in range(len(functions))]
+
+    async def within(self, seconds: float, function: Callable[[], Awaitable[R]]) -> R:
+        try:
+            with trio.fail_after(seconds):
+                return await function()
+        except trio.TooSlowError:
+            raise TimeoutError("no message received in time") from None
+
+    def stop(self) -> None:
+        self.token.run_sync_soon(self._stop.set)
+        self._thread.join(LIMIT)
+        assert not self._thread.is_alive(), "the harness trio loop did not stop"
+
+
+class _TrioEndpoint(_AsyncEndpoint):
+    """A trio Endpoint lives inside `async with`, entered and left by one task: this one."""
+
+    def __init__(self, portal: TrioPortal, make: Callable[[], wss_trio.Endpoint]) -> None:
+        self._release = trio.Event()
+
+        async def hold(task_status: trio.TaskStatus[wss_trio.Endpoint]) -> None:
+            async with make() as endpoint:
+                task_status.started(endpoint)
+                await self._release.wait()
+
+        async def opened() -> wss_trio.Endpoint:
+            endpoint: wss_trio.Endpoint = await portal.nursery.start(hold)
+            return endpoint
+
+        super().__init__(portal, opened)
+
+    def release(self) -> None:
+        portal = self._portal
+        assert isinstance(portal, TrioPortal)
+        portal.token.run_sync_soon(self._release.set)
+        super().release()
+
+
+class TrioEndpointHarness(EndpointHarness):
+    name = "trio"
+
+    def _open(self, tls: list[TLSDomain], config: Config | None, max_queue: int) -> EndpointHandle:
+        return _TrioEndpoint(
+            TrioPortal(), lambda: wss_trio.Endpoint(tls=tls, config=config, max_queue=max_queue)
         )
 
 
@@ -342,6 +429,7 @@ def endpoint_harness(name: str) -> EndpointHarness:
     """The endpoint harness of the adapter called `name` (one of ENDPOINT_ADAPTERS)."""
     harnesses: dict[str, type[EndpointHarness]] = {
         "asyncio": AsyncioEndpointHarness,
+        "trio": TrioEndpointHarness,
         "sync": SyncEndpointHarness,
     }
     return harnesses[name]()
