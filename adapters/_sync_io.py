@@ -40,9 +40,12 @@ logger = logging.getLogger("sansio_wss.adapters.sync")
 and handler exceptions."""
 
 
-_READ = 256 * 1024  # one recv takes everything available: one chunk for max_msg_chunks
+_READ = 64 * 1024  # one recv; below malloc's mmap threshold, so no mmap/munmap per read
+_READ_MAX = 256 * 1024  # recvs until the socket is empty, up to this: one chunk for max_msg_chunks
 _MAX_QUEUE = 64  # received messages held for the application before we stop reading
 _HIGH_WATER = 64 * 1024  # bytes queued for the socket before send() waits
+_HOLD = 16 * 1024  # reply bytes held back to go out together (one TLS record), at most
+_HOLD_TIME = 0.001  # seconds a held reply may wait for the next one, about (the flusher's tick)
 _READABLE = selectors.EVENT_READ
 _WRITABLE = selectors.EVENT_WRITE
 # poll() holds no file descriptor of its own (epoll would: one more per connection).
@@ -89,6 +92,51 @@ class Waker:
                 sock.close()
 
 
+class _Flusher:
+    """Sends replies held back by `Connection.send` that no later call of their connection sent:
+    one thread for every connection, which runs only while replies are held, ticking every
+    `_HOLD_TIME`."""
+
+    __slots__ = ("_lock", "_thread", "_watched")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._watched: list[Connection] = []
+        self._thread: threading.Thread | None = None
+
+    def watch(self, conn: Connection) -> bool:
+        """Send `conn`'s held replies if it does not; False if that cannot be promised."""
+        with self._lock:
+            self._watched.append(conn)
+            if self._thread is not None:
+                return True
+            thread = threading.Thread(target=self._run, name="sansio-wss flusher", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # no thread to be had
+                self._watched.pop()
+                return False
+            self._thread = thread
+            return True
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(_HOLD_TIME)
+            with self._lock:
+                watched, self._watched = self._watched, []
+                if not watched:  # idle: end; the next held reply starts a new thread
+                    self._thread = None
+                    return
+            now = time.monotonic()
+            still = [conn for conn in watched if conn._flush_held(now)]
+            if still:
+                with self._lock:
+                    self._watched += still
+
+
+_flusher = _Flusher()
+
+
 def _prepare(sock: socket.socket) -> tuple[tuple[str, int], tuple[str, int]]:
     """Non-blocking, no Nagle; returns (local, remote) addresses."""
     sock.setblocking(False)
@@ -122,6 +170,8 @@ class Connection:
         "_driver",
         "_ended",
         "_half_closed",
+        "_held",
+        "_held_since",
         "_local",
         "_lock",
         "_messages",
@@ -166,6 +216,8 @@ class Connection:
         self._blocked_since: float | None = None
         self._broken = False  # a write failed: drop whatever comes after
         self._half_closed = False
+        self._held = 0  # bytes of replies held back (plaintext in the core), see send()
+        self._held_since: float | None = None
         self._queue_paused = False
         self._sock_closed = False
         self._ended = threading.Event()
@@ -203,6 +255,8 @@ class Connection:
         """
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._cond:
+            if not self._messages and self._held_since is not None:  # about to wait: send them now
+                self._flush(time.monotonic(), sent=True)
             while not self._messages:
                 closed = self._driver.connection.closed_event
                 if closed is not None:
@@ -230,11 +284,25 @@ class Connection:
 
     def send(self, message: bytes | str) -> None:
         """Send one SIP message, from any thread; waits while too much is queued for the socket
-        (bounded by `send_timeout`). Raises ConnectionClosedError once closing."""
+        (bounded by `send_timeout`). Raises ConnectionClosedError once closing.
+
+        While received messages wait for `recv()`, a reply is held back (about a millisecond
+        at most) to go out with the replies to them: one TLS record and one write for many."""
         with self._cond:
             now = time.monotonic()
             self._driver.send(message, now)
-            self._flush(now)
+            # Replies to a batch of requests leave together, as the asyncio adapter's replies of
+            # one loop iteration do: a write per reply costs a syscall, a TLS record and, with
+            # many threads, a hand-over of the GIL each. The batch's last reply (nothing left to
+            # recv), recv() about to wait, the I/O thread's next turn or the flusher send them.
+            if self._messages and not self._out and self._held + len(message) < _HOLD:
+                self._held += len(message)
+                if self._held_since is None:
+                    self._held_since = now
+                    if not _flusher.watch(self):
+                        self._flush(now)
+                return
+            self._flush(now, sent=True)
             while len(self._out) > _HIGH_WATER and not self._sock_closed:
                 self._cond.wait()
 
@@ -291,6 +359,18 @@ class Connection:
             assert closed is not None
             raise ConnectFailed(closed, self._rejected)
 
+    def _flush_held(self, now: float) -> bool:
+        """For the flusher: send held replies once they are `_HOLD_TIME` old; False when none
+        are held any more."""
+        with self._cond:
+            since = self._held_since
+            if since is None:
+                return False
+            if now - since >= _HOLD_TIME:
+                self._flush(now, sent=True)
+                return False
+            return True
+
     def _resume(self) -> None:
         """The taker given as `deliver` has room again: read on."""
         with self._cond:
@@ -316,9 +396,12 @@ class Connection:
 
     # ------------------------------------------------------------ under the lock
 
-    def _flush(self, now: float) -> None:
-        """Write, deliver, half-close when asked, and wake the I/O thread if its wait changed."""
+    def _flush(self, now: float, sent: bool = False) -> None:
+        """Write, deliver, half-close when asked, and wake the I/O thread if its wait changed
+        (`sent`: only messages were sent, which move no deadline earlier)."""
         driver = self._driver
+        self._held = 0
+        self._held_since = None
         data = driver.data_to_send()
         if data and not self._broken and not self._sock_closed:
             self._out += data
@@ -334,6 +417,13 @@ class Connection:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_WR)  # after the close_notify; we keep reading
         if threading.get_ident() != self._reader_ident:
+            if (
+                sent
+                and not self._out
+                and driver.transport_action is TransportAction.NONE
+                and self._armed_events == (0 if self._queue_paused else _READABLE)
+            ):
+                return  # the I/O thread waits for what it should, and no later than it should
             self._maybe_wake()
 
     def _write(self, now: float) -> None:
@@ -357,16 +447,27 @@ class Connection:
             self._driver.send_blocked(None)
 
     def _read(self, now: float) -> None:
+        chunks: list[bytes] = []
+        size = 0
+        eof = False
         try:
-            data = self._sock.recv(_READ)
+            while size < _READ_MAX:
+                data = self._sock.recv(_READ)
+                if not data:
+                    eof = True
+                    break
+                chunks.append(data)
+                size += len(data)
+                if len(data) < _READ:  # the socket is empty
+                    break
         except (BlockingIOError, InterruptedError):
-            return
+            pass
         except OSError as exc:
             self._driver.failed(now, f"read failed: {type(exc).__name__}: {exc}")
             return
-        if data:
-            self._driver.receive(data, now)
-        else:
+        if chunks:
+            self._driver.receive(chunks[0] if len(chunks) == 1 else b"".join(chunks), now)
+        if eof:
             self._driver.receive_eof(now)
 
     def _dispatch(self) -> None:

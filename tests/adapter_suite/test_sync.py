@@ -38,6 +38,7 @@ from sansio_wss import (
     SipMessageReceived,
     TLSDomain,
 )
+from sansio_wss.adapters import _sync_io
 from sansio_wss.adapters import sync as wss
 
 ORIGIN = "https://app.example.com"
@@ -152,7 +153,9 @@ def client_frame(opcode: int, payload: bytes) -> bytes:
 def io_threads() -> list[str]:
     """Names of the adapter's connection threads still alive (the accept thread aside)."""
     return [
-        t.name for t in threading.enumerate() if t.name.startswith("sansio-wss") and "accept" not in t.name
+        t.name
+        for t in threading.enumerate()
+        if t.name.startswith("sansio-wss") and "accept" not in t.name and "flusher" not in t.name
     ]
 
 
@@ -438,6 +441,53 @@ def test_send_timeout_when_the_peer_stops_reading() -> None:
             assert getattr(closed, "cause", None) is Cause.SEND_TIMEOUT
             assert isinstance(elapsed, float) and elapsed < config.send_timeout + 1.5
             assert wait_for(lambda: not io_threads()), io_threads()
+
+
+def test_replies_to_queued_requests_leave_in_one_write(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Five requests in one read, five replies: one socket write (one TLS record), not five."""
+    writes: list[int] = []
+    real_write = _sync_io.Connection._write
+
+    def counting_write(self: _sync_io.Connection, now: float) -> None:
+        writes.append(len(self._out))
+        real_write(self, now)
+
+    with wss.serve(echo_ok, [("127.0.0.1", 0)], tls=[server_domain()]) as server:
+        sock = raw_tls(server.addresses[0][1])
+        with sock:
+            head, rest = upgrade(sock)
+            assert b" 101 " in head
+            monkeypatch.setattr(_sync_io.Connection, "_write", counting_write)
+            sock.sendall(b"".join(client_frame(0x1, REGISTER[:120]) for _ in range(5)))
+            frames = Frames(sock, rest)
+            assert [frames.next() for _ in range(5)] == [(0x1, OK)] * 5
+            assert len(writes) == 1, writes
+
+
+def test_a_held_reply_leaves_while_the_handler_blocks() -> None:
+    """A reply held for the replies to queued requests goes out within milliseconds, even if
+    the handler then blocks instead of answering them."""
+    release = threading.Event()
+
+    def handler(conn: wss.Connection) -> None:
+        conn.recv()
+        conn.send(OK)  # held: a second request is queued
+        release.wait(5)
+        for _ in conn:
+            conn.send(OK)
+
+    with wss.serve(handler, [("127.0.0.1", 0)], tls=[server_domain()]) as server:
+        sock = raw_tls(server.addresses[0][1])
+        with sock:
+            head, rest = upgrade(sock)
+            assert b" 101 " in head
+            started = time.monotonic()
+            sock.sendall(client_frame(0x1, REGISTER[:120]) * 2)
+            frames = Frames(sock, rest)
+            assert frames.next() == (0x1, OK)
+            assert time.monotonic() - started < 0.25  # the handler blocks for 5 s
+            release.set()
+            assert frames.next() == (0x1, OK)
 
 
 def test_peer_reset_ends_the_connection() -> None:
