@@ -11,6 +11,7 @@ import collections
 import logging
 import math
 import socket
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 
@@ -76,6 +77,7 @@ class Connection:
         "_local",
         "_messages",
         "_nursery_manager",
+        "_on_end",
         "_read_scope",
         "_reader_scope",
         "_reading",
@@ -119,6 +121,7 @@ class Connection:
         self._half_closed = False
         self._turns = 0
         self._rejected: HandshakeRejected | None = None
+        self._on_end: Callable[[Connection], object] | None = None  # the endpoint's, if any
         self.opened: Opened | None = None
         """The handshake's `Opened` event: resource, peer headers, raw request and reply."""
 
@@ -422,6 +425,8 @@ class Connection:
                 self._arrival.unpark_all()
 
     def _ended(self) -> None:
+        if self._on_end is not None:
+            self._on_end(self)
         self._done.set()
         self._arrival.unpark_all()
         self._room.unpark_all()

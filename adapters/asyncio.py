@@ -366,7 +366,12 @@ async def _dial(
         config.handshake_timeout,
     )
     conn = protocol.conn
-    await conn._opened
+    try:
+        await conn._opened
+    except BaseException:  # failed, or cancelled (by the caller, or an endpoint's close)
+        if protocol.transport is not None:
+            protocol.transport.abort()
+        raise
     return conn
 
 
@@ -513,6 +518,8 @@ class Endpoint:
         self._tasks: set[asyncio.Task[None]] = set()
         self._dialing: dict[tuple[str, int, str | None], asyncio.Future[Flow[Connection]]] = {}
         self._open: set[Connection] = set()
+        self._dials: set[asyncio.Future[Connection]] = set()
+        self._closed: tuple[int, str] | None = None
 
     @property
     def stats(self) -> Stats:
@@ -531,6 +538,8 @@ class Endpoint:
 
     async def listen(self, host: str, port: int | None = None) -> tuple[str, int]:
         """Add a listener (port: `Config.port` by default, 0 for any); returns its address."""
+        if self._closed is not None:
+            raise ConnectionClosedError(*self._closed)
         server = await _listen(
             host,
             self.config.port if port is None else port,
@@ -557,6 +566,8 @@ class Endpoint:
     async def send(self, message: bytes | str, to: int | str | tuple[str, int]) -> Flow[Connection]:
         """Send one SIP message; reuse or open the connection. Raises NoRoute, ConnectFailed,
         OSError, or ConnectionClosedError when the flow closed meanwhile."""
+        if self._closed is not None:
+            raise ConnectionClosedError(*self._closed)
         target = self._router.target(to)
         flow = target if isinstance(target, Flow) else await self._flow_for(target)
         await flow.connection.send(message)
@@ -564,9 +575,14 @@ class Endpoint:
         return flow
 
     async def close(self, code: int = 1001, reason: str = "going away") -> None:
-        """Stop listening and close every connection."""
+        """Stop listening, drop dials under way, and close every connection with `code`."""
+        if self._closed is None:
+            self._closed = (code, reason)
         for server in self._servers:
             server.close()
+        for dial in self._dials:
+            dial.cancel()
+        await asyncio.gather(*self._dials, return_exceptions=True)
         await asyncio.gather(*(c.close(code, reason) for c in list(self._open)), return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
@@ -613,10 +629,21 @@ class Endpoint:
         """Try each resolved address in turn (IPv6 and IPv4 alike) until one connects."""
         error: OSError | None = None
         for address in addresses:
+            # The dial is a task of its own, so that close() can drop it without cancelling
+            # the caller, who gets ConnectionClosedError instead.
+            task = asyncio.ensure_future(
+                _dial(address, dial.host, dial.resource, context, self.config, on_closed=self._ended)
+            )
+            self._dials.add(task)
             try:
-                conn = await _dial(
-                    address, dial.host, dial.resource, context, self.config, on_closed=self._ended
-                )
+                await asyncio.wait((task,))
+            finally:
+                self._dials.discard(task)
+                task.cancel()  # when the caller was cancelled; a no-op once done
+            if task.cancelled():
+                raise ConnectionClosedError(*(self._closed or (1001, "going away")))
+            try:
+                conn = task.result()
             except OSError as exc:
                 error = exc
                 continue

@@ -263,8 +263,7 @@ class Endpoint:
         try:
             return await self._queue.receive()
         except trio.EndOfChannel:
-            code, reason = self._closed or (1001, "going away")
-            raise ConnectionClosedError(code, reason) from None
+            raise ConnectionClosedError(*self._close_code()) from None
 
     def __aiter__(self) -> AsyncIterator[Incoming[Connection]]:
         return self._iterate()
@@ -304,8 +303,6 @@ class Endpoint:
             async with trio.open_nursery() as closing:
                 for flow in flows:
                     closing.start_soon(flow.connection.close, code, reason)
-            for flow in flows:  # forgotten now, not once their readers next run
-                self._forget(flow.connection)
         self._queue_in.close()  # recv() takes what is left, then raises
 
     async def __aenter__(self) -> Endpoint:
@@ -325,6 +322,9 @@ class Endpoint:
                 await manager.__aexit__(None, None, None)
 
     # ---------------------------------------------------------------- internals
+
+    def _close_code(self) -> tuple[int, str]:
+        return self._closed or (1001, "going away")
 
     def _running(self) -> trio.Nursery:
         if self._closed is not None:
@@ -368,13 +368,13 @@ class Endpoint:
                 self.stats.ended(exc.closed, was_open=False)
                 raise
             if conn is None or self._closed is not None:  # the endpoint closed meanwhile
-                closed = self._closed or (1001, "going away")
                 if conn is not None:
-                    await conn.close(*closed)
-                raise ConnectionClosedError(*closed)
+                    await conn.close(*self._close_code())
+                raise ConnectionClosedError(*self._close_code())
             flow = self._router.opened(
                 conn, address, conn.local_address, accepted=False, tls_domain=plan.tls_domain
             )
+            conn._on_end = self._forget
             nursery.start_soon(self._read, conn, flow)
             return flow
         assert error is not None
@@ -416,6 +416,7 @@ class Endpoint:
             await conn.close(*self._closed)
             return
         flow = self._router.opened(conn, conn.remote_address, conn.local_address, accepted=True)
+        conn._on_end = self._forget
         await self._read(conn, flow)
 
     async def _read(self, conn: Connection, flow: Flow[Connection]) -> None:
@@ -428,10 +429,10 @@ class Endpoint:
                     except trio.ClosedResourceError:  # the endpoint closed
                         break
         finally:
-            self._forget(conn)
+            self._forget(conn)  # (if the socket has not closed, the reader failed)
 
     def _forget(self, conn: Connection) -> None:
-        """An opened connection has ended: drop its flow, count it (once)."""
+        """An opened connection has ended (its socket closed): drop its flow, count it, once."""
         closed = conn.closed
         if closed is not None and self._router.flow_of(conn) is not None:
             self._router.ended(conn, closed)

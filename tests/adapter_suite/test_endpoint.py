@@ -380,11 +380,8 @@ def test_messages_of_an_ended_connection_are_all_delivered(adapter: EndpointHarn
         assert (proxy.stats.failed, phone.stats.failed) == ({}, {})
 
 
-def test_close_during_a_dial(adapter: EndpointHarness, request: pytest.FixtureRequest) -> None:
+def test_close_during_a_dial(adapter: EndpointHarness) -> None:
     """A connection still in its TLS handshake is dropped by `close()`, not left to time out."""
-    if adapter.name == "asyncio":
-        gap = "asyncio's Endpoint.close() leaves a dial under way to tls_handshake_timeout"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=gap))
     with socket.socket() as silent:  # accepts TCP, never answers TLS
         silent.bind(("127.0.0.1", 0))
         silent.listen()
