@@ -6,7 +6,7 @@ from ._client import ClientConnection
 from ._connection import Connection
 from ._server import ServerConnection
 from ._state import State, TransportAction
-from .config import Config
+from .config import Config, HttpPage
 from .errors import ConfigError, ConnectFailed, ConnectionClosedError, Error, LocalProtocolError, NoRoute
 from .events import (
     Cause,
@@ -33,6 +33,7 @@ __all__ = [
     "ClientConnection",
     "CloseReceived",
     "Config",
+    "HttpPage",
     "ConfigError",
     "ConnectFailed",
     "Connection",

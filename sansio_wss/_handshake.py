@@ -8,7 +8,7 @@ import hashlib
 import re
 
 from ._http import HttpError, parse_request_head, parse_response_head, render_response
-from .config import Config
+from .config import Config, HttpPage
 from .errors import LocalProtocolError
 from .events import HandshakeRequest, Headers
 
@@ -62,12 +62,12 @@ def _collect(fields: Headers) -> dict[str, list[str]]:
     return found
 
 
-def check_request(head: bytes, raw: bytes, config: Config) -> HandshakeRequest:
+def check_request(head: bytes, raw: bytes, config: Config) -> HandshakeRequest | HttpPage:
     """Check an upgrade request head against RFC 6455, RFC 7118 and our policy.
 
-    Returns the request on success; raises HttpError with the status that
-    answers it: 400 malformed or not a SIP WebSocket upgrade, 403 Origin, 404
-    resource, 426 version.
+    Returns the request on success, or the page a plain GET (no `Upgrade`) asks for;
+    raises HttpError with the status that answers it: 400 malformed or not a SIP
+    WebSocket upgrade, 403 Origin, 404 resource, 426 version.
     """
     method, target, fields = parse_request_head(head)
     if method != "GET":
@@ -81,6 +81,11 @@ def check_request(head: bytes, raw: bytes, config: Config) -> HandshakeRequest:
     hosts = found.get("host")
     if not hosts or not hosts[0]:
         raise HttpError(400, "missing Host header")
+    if "upgrade" not in found and config.pages:
+        path = target.partition("?")[0]
+        for page in config.pages:
+            if page.resource == path:
+                return page
     if "websocket" not in [t.lower() for t in _tokens(found.get("upgrade", []))]:
         raise HttpError(400, "Upgrade header does not contain websocket")
     if "upgrade" not in [t.lower() for t in _tokens(found.get("connection", []))]:

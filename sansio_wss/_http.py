@@ -24,6 +24,7 @@ _TARGET = re.compile(rb"/[!-~]*")
 
 REASONS = {
     101: "Switching Protocols",
+    200: "OK",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from ._connection import Connection
 from ._handshake import SUBPROTOCOL, check_headers, check_request, render_accept, render_reject
-from ._http import HttpError
+from ._http import HttpError, render_response
 from ._state import TransportAction, Trigger
-from .config import Config
+from .config import Config, HttpPage
 from .errors import LocalProtocolError
 from .events import Cause, HandshakeRequest, Headers, Opened
 
@@ -74,8 +74,15 @@ class ServerConnection(Connection):
         body: bytes | None = None,
     ) -> None:
         """Answer with an HTTP error, then linger until the client is done."""
-        self._out.append(render_reject(status, detail, headers, body))
-        self._finish(Trigger.FAIL, 1006, "", cause, detail, now, status=status)
+        self._reply_and_linger(render_reject(status, detail, headers, body), status, cause, detail, now)
+
+    def _reply_and_linger(
+        self, reply: bytes, status: int, cause: Cause, detail: str, now: float, clean: bool = False
+    ) -> None:
+        """End without a WebSocket: write the HTTP reply, half-close, and wait (bounded by
+        `close_timeout`) for the client to close, so that it reads the reply, not a reset."""
+        self._out.append(reply)
+        self._finish(Trigger.FAIL, 1006, "", cause, detail, now, status=status, clean=clean)
         self._close_deadline = now + self._config.close_timeout
         self._action = TransportAction.HALF_CLOSE
 
@@ -96,11 +103,27 @@ class ServerConnection(Connection):
         except HttpError as exc:
             self._refuse(exc.status, exc.detail, now, Cause.HANDSHAKE_FAILED)
             return
+        if isinstance(request, HttpPage):
+            self._serve_page(request, now)
+            return
         self._request = request
         if self._config.auto_accept:
             self.accept(now)
         else:
             self._events.append(request)
+
+    def _serve_page(self, page: HttpPage, now: float) -> None:
+        """Answer a plain GET with its page, then linger like a rejection (no WebSocket)."""
+        headers = (
+            ("Content-Type", page.content_type),
+            ("Content-Length", str(len(page.body))),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Connection", "close"),
+        )
+        reply = render_response(200, headers, page.body)
+        detail = f"served the page {page.resource}"
+        self._reply_and_linger(reply, 200, Cause.PAGE_SERVED, detail, now, clean=True)
 
     def _head_error(self, status: int, detail: str, now: float) -> None:
         self._refuse(status, detail, now, Cause.HANDSHAKE_FAILED)

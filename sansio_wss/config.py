@@ -9,7 +9,28 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Config"]
+__all__ = ["Config", "HttpPage"]
+
+
+@dataclass(frozen=True, slots=True)
+class HttpPage:
+    """A page a server answers a plain HTTP GET with (a request without `Upgrade`), such as a
+    test page that opens a WebSocket back to the same listener. Ours only."""
+
+    resource: str
+    """The request target, such as `/` or `/test.html` (the query string is ignored)."""
+
+    body: bytes
+    """The whole response body."""
+
+    content_type: str = "text/html; charset=utf-8"
+    """Its `Content-Type`."""
+
+    def __post_init__(self) -> None:
+        _check_target("HttpPage.resource", self.resource)
+        if not isinstance(self.body, bytes):
+            raise ConfigError("HttpPage.body: bytes")
+        _check_field_value("HttpPage.content_type", self.content_type)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +126,11 @@ class Config:
     """Reuse an outbound connection only if its TLS client domain is the one for the
     new destination (adapters). OpenSIPS `cert_check_on_conn_reusage` (int), 0."""
 
+    pages: tuple[HttpPage, ...] = ()
+    """Server: pages answered to a plain HTTP GET (no `Upgrade`) of their resource, 200
+    with `Connection: close`; any other request without `Upgrade` gets 400 as before.
+    Ours only: OpenSIPS serves no pages."""
+
     def __post_init__(self) -> None:
         _check_int("port", self.port, 1, 65535)
         _check_int("max_handshake_size", self.max_handshake_size, 256, 1 << 24)
@@ -123,6 +149,11 @@ class Config:
         object.__setattr__(self, "resources", _string_set("resources", self.resources))
         for target in self.resources or ():
             _check_target("resources", target)
+        object.__setattr__(self, "pages", tuple(self.pages))
+        if not all(isinstance(page, HttpPage) for page in self.pages):
+            raise ConfigError("pages: HttpPage objects")
+        if len({page.resource for page in self.pages}) != len(self.pages):
+            raise ConfigError("pages: one page per resource")
 
     @classmethod
     def from_opensips(cls, params: Mapping[str, Any], **overrides: Any) -> Config:

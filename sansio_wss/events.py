@@ -62,6 +62,8 @@ class Cause(str, enum.Enum):
     """The TLS handshake did not complete within `tls_handshake_timeout` (adapters)."""
     SEND_TIMEOUT = "send_timeout"
     """A write could not complete within `send_timeout`: the peer stopped reading (adapters)."""
+    PAGE_SERVED = "page_served"
+    """Server: a plain HTTP GET was answered with one of `Config.pages` (status 200, clean)."""
     INTERNAL_ERROR = "internal_error"
     """A bug in this library (close code 1011); please report it."""
 
