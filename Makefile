@@ -12,7 +12,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 $(VENV)/.deps: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade "pip>=24" setuptools wheel
-	$(BIN)/pip install -q ".[test,trio,fuzz,bench]"
+	$(BIN)/pip install -q ".[test,trio,fuzz,bench,cli]"
 	touch $@
 
 # Always rebuild and reinstall the wheel (never an editable install): the tests
@@ -23,7 +23,7 @@ wheel: $(VENV)/.deps
 	$(BIN)/pip install -q --force-reinstall --no-deps dist/*.whl
 
 demo: wheel
-	cd /tmp && $(BIN)/python -m sansio_wss
+	cd /tmp && $(BIN)/python -m sansio_wss walkthrough
 
 lint: $(VENV)/.deps
 	$(BIN)/ruff check .
@@ -34,7 +34,7 @@ lint: $(VENV)/.deps
 # one run per folder, as each test folder is its own import root.
 MYPY := cd /tmp && MYPYPATH=$(CURDIR)/tests $(BIN)/mypy --strict --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache
 TYPED_DIRS := tests/wire.py tests/conftest.py tests/core tests/adapter_suite tests/properties tests/reference \
-	tests/packaging tests/fuzz_replay fuzz bench tools
+	tests/packaging tests/fuzz_replay tests/cli fuzz bench tools
 
 typecheck: wheel
 	$(MYPY) -p sansio_wss

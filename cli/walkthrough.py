@@ -1,8 +1,8 @@
-"""`python -m sansio_wss`: a scripted exchange between a client and a server core, printed step by step."""
+"""`python -m sansio_wss walkthrough`: a client and a server core driven by hand, step by step."""
 
 from __future__ import annotations
 
-from . import ClientConnection, Config, Connection, ServerConnection
+from sansio_wss import ClientConnection, Config, Connection, ServerConnection
 
 REGISTER = (
     "REGISTER sip:example.com SIP/2.0\r\n"
@@ -67,7 +67,3 @@ def main() -> None:
     _pump("server's Close", server, client, now)
     client.receive_eof(now)
     print(f"  client after the server's EOF: {client.transport_action.name}")
-
-
-if __name__ == "__main__":
-    main()

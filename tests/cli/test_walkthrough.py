@@ -1,10 +1,10 @@
-"""`python -m sansio_wss` runs the scripted exchange end to end."""
+"""`python -m sansio_wss walkthrough` prints the core's exchange end to end."""
 
 from __future__ import annotations
 
 import pytest
 
-from sansio_wss.__main__ import main
+from sansio_wss.cli.walkthrough import main
 
 
 def test_demo_prints_the_whole_exchange(capsys: pytest.CaptureFixture[str]) -> None:
