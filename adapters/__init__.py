@@ -1,1 +1,5 @@
-"""Adapters that drive the sans-IO core over real sockets (asyncio, trio, blocking): see issue #3."""
+"""Adapters that run the sans-IO core over sockets and TLS: `.asyncio`, `.trio` (its extra), `.sync`."""
+
+from ._driver import TLSInfo
+
+__all__ = ["TLSInfo"]

@@ -106,8 +106,8 @@ class Driver:
         """Begin the TLS handshake (a client's ClientHello is then in `data_to_send()`)."""
         self._handshake(now)
 
-    def receive(self, data: bytes, now: float) -> None:
-        """Ciphertext read from the socket."""
+    def receive(self, data: bytes | memoryview, now: float) -> None:
+        """Ciphertext read from the socket (copied: the caller may reuse its buffer)."""
         self._incoming.write(data)
         if self.tls_info is None:
             self._handshake(now)

@@ -28,7 +28,7 @@ from sansio_wss import (
     TransportAction,
 )
 
-from ._driver import Driver
+from ._driver import Driver, TLSInfo
 
 __all__ = ["Connection", "Message", "Selector", "Waker", "logger", "start_client"]
 
@@ -246,6 +246,11 @@ class Connection:
     def local_address(self) -> tuple[str, int]:
         """Our (IP, port): the listener for an accepted connection."""
         return self._local
+
+    @property
+    def tls(self) -> TLSInfo | None:
+        """What TLS negotiated (version, cipher, the peer's certificate), once its handshake is done."""
+        return self._driver.tls_info
 
     def recv(self, timeout: float | None = None) -> Message:
         """The next received message, waiting at most `timeout` seconds (None: no limit).

@@ -29,7 +29,7 @@ from sansio_wss import (
     TransportAction,
 )
 
-from ._driver import Driver
+from ._driver import Driver, TLSInfo
 
 __all__ = ["Connection", "Message", "raw_socket"]
 
@@ -141,6 +141,11 @@ class Connection:
     def local_address(self) -> tuple[str, int]:
         """Our (IP, port): the listener's address for an accepted connection."""
         return self._local
+
+    @property
+    def tls(self) -> TLSInfo | None:
+        """What TLS negotiated (version, cipher, the peer's certificate), once its handshake is done."""
+        return self._driver.tls_info
 
     async def recv(self) -> Message:
         """The next received message; raises ConnectionClosedError once none will come."""

@@ -1,4 +1,4 @@
-"""asyncio adapter: `connect()` and `serve()` over TLS done with memory BIOs in a plain Protocol."""
+"""asyncio adapter: `connect()`, `serve()` and `Endpoint`, with TLS over memory BIOs in a plain protocol."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import collections
 import logging
 import socket
 import ssl
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, cast
 
@@ -27,7 +28,7 @@ from sansio_wss import (
     TransportAction,
 )
 
-from ._driver import Driver
+from ._driver import Driver, TLSInfo
 from ._endpoint import Dial, Incoming, Router, Stats
 from ._tls import TLSContexts, client_target
 
@@ -44,6 +45,17 @@ _HIGH_WATER = 64 * 1024  # bytes queued for the socket before pause_writing()
 # frame read), unless this much is queued: only the core's answers to what we read (Pongs)
 # can pile up past _HIGH_WATER, since senders wait there.
 _BACKLOG_LIMIT = 4 * _HIGH_WATER
+
+
+_READ = 262144  # one read takes all that is available: one chunk for max_msg_chunks
+_buffers = threading.local()
+
+
+def _read_buffer() -> memoryview:
+    view: memoryview | None = getattr(_buffers, "view", None)
+    if view is None:
+        view = _buffers.view = memoryview(bytearray(_READ))
+    return view
 
 
 class Connection:
@@ -81,13 +93,21 @@ class Connection:
         """Our (IP, port): the listener for an accepted connection."""
         return self._protocol.local
 
+    @property
+    def tls(self) -> TLSInfo | None:
+        """What TLS negotiated (version, cipher, the peer's certificate), once its handshake is done."""
+        return self._protocol.driver.tls_info
+
     async def recv(self) -> Message:
         """The next received message; raises ConnectionClosedError once none will come."""
         while not self._messages:
             closed = self.closed
             if closed is not None:
                 raise ConnectionClosedError(closed.code, closed.reason)
-            self._waiter = self._protocol.loop.create_future()
+            protocol = self._protocol
+            if protocol._flush_pending:  # the replies to what we had: out before we wait
+                protocol.flush()
+            self._waiter = protocol.loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -146,7 +166,7 @@ class Connection:
             self._closed_future.set_result(None)
 
 
-class _Protocol(asyncio.Protocol):
+class _Protocol(asyncio.BufferedProtocol):
     """The glue: socket callbacks in, driver actions out; no protocol logic."""
 
     def __init__(
@@ -200,8 +220,13 @@ class _Protocol(asyncio.Protocol):
         driver.start(now)
         self.flush()
 
-    def data_received(self, data: bytes) -> None:
-        self.driver.receive(data, self.loop.time())
+    def get_buffer(self, sizehint: int) -> memoryview:
+        # One read buffer for every connection of this thread: the transport fills it and
+        # calls buffer_updated() at once, and the driver copies the bytes into TLS.
+        return _read_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.driver.receive(_read_buffer()[:nbytes], self.loop.time())
         self.flush()
 
     def eof_received(self) -> bool:
@@ -250,7 +275,11 @@ class _Protocol(asyncio.Protocol):
         application sends meanwhile goes out in one TLS write and one syscall."""
         if not self._flush_pending:
             self._flush_pending = True
-            self.loop.call_soon(self.flush)
+            self.loop.call_soon(self._flush_if_pending)
+
+    def _flush_if_pending(self) -> None:
+        if self._flush_pending:  # not flushed meanwhile by a recv() about to wait
+            self.flush()
 
     def flush(self) -> None:
         """Write, deliver, apply the transport action, re-arm the timer."""
