@@ -81,11 +81,12 @@ def check_request(head: bytes, raw: bytes, config: Config) -> HandshakeRequest |
     hosts = found.get("host")
     if not hosts or not hosts[0]:
         raise HttpError(400, "missing Host header")
-    if "upgrade" not in found and config.pages:
+    if "upgrade" not in found and config.pages:  # a browser fetching pages (and a favicon)
         path = target.partition("?")[0]
         for page in config.pages:
             if page.resource == path:
                 return page
+        raise HttpError(404, f"no page {path[:80]!r}")
     if "websocket" not in [t.lower() for t in _tokens(found.get("upgrade", []))]:
         raise HttpError(400, "Upgrade header does not contain websocket")
     if "upgrade" not in [t.lower() for t in _tokens(found.get("connection", []))]:

@@ -128,8 +128,8 @@ class Config:
 
     pages: tuple[HttpPage, ...] = ()
     """Server: pages answered to a plain HTTP GET (no `Upgrade`) of their resource, 200
-    with `Connection: close`; any other request without `Upgrade` gets 400 as before.
-    Ours only: OpenSIPS serves no pages."""
+    with `Connection: close`; a plain GET of another path then gets 404 (without pages,
+    400 as for any request that is not an upgrade). Ours only: OpenSIPS serves no pages."""
 
     def __post_init__(self) -> None:
         _check_int("port", self.port, 1, 65535)

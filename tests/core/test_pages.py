@@ -43,15 +43,16 @@ def test_a_plain_get_gets_its_page(target: str, page: HttpPage) -> None:
 
 
 @pytest.mark.parametrize(
-    ("target", "config"),
-    [("/other", CONFIG), ("/", Config()), ("/robots.txt/", CONFIG)],
-    ids=["unknown path", "no pages", "trailing slash"],
+    ("target", "config", "status"),
+    [("/favicon.ico", CONFIG, 404), ("/robots.txt/", CONFIG, 404), ("/", Config(), 400)],
+    ids=["unknown path", "trailing slash", "no pages"],
 )
-def test_other_plain_requests_still_get_400(target: str, config: Config) -> None:
+def test_other_plain_requests_fail(target: str, config: Config, status: int) -> None:
+    """With pages, an unknown one is 404; without, a request without Upgrade is 400 as ever."""
     conn, reply = get(target, config)
-    assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert reply.startswith(b"HTTP/1.1 %d " % status)
     event = closed(conn.events())
-    assert (event.cause, event.status) == (Cause.HANDSHAKE_FAILED, 400)
+    assert (event.cause, event.status) == (Cause.HANDSHAKE_FAILED, status)
 
 
 def test_a_post_gets_400_even_for_a_page() -> None:
