@@ -14,7 +14,8 @@ from types import TracebackType
 from sansio_wss import Config, ConnectionClosedError, Flow, TLSDomain
 
 from ._endpoint import Dial, DialPlan, Incoming, Router, Stats
-from ._sync_accept import Acceptor, listen_sockets
+from ._listen import listen_sockets
+from ._sync_accept import Acceptor
 from ._sync_io import Connection, Message, start_client
 from ._tls import TLSContexts
 
@@ -87,10 +88,12 @@ class Endpoint:
         with self._lock:
             return [address for acceptor in self._acceptors for address in acceptor.addresses]
 
-    def listen(self, host: str, port: int | None = None) -> tuple[str, int]:
+    def listen(self, host: str, port: int | None = None, *, reuse_port: bool = False) -> tuple[str, int]:
         """Add a listener (port: `Config.port` by default, 0 for any) and accept on it in a
-        thread; returns its address (the first, when `host` resolves to several)."""
-        sockets = listen_sockets(host, self.config.port if port is None else port, self._backlog)
+        thread; returns its address (the first, when `host` resolves to several).
+        `reuse_port`: several processes may listen on the port (SO_REUSEPORT)."""
+        port = self.config.port if port is None else port
+        sockets = listen_sockets(host, port, self._backlog, reuse_port=reuse_port)
         with self._lock:
             if self._closed is not None:
                 for sock in sockets:

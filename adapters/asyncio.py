@@ -433,6 +433,7 @@ async def _listen(
     on_open: Callable[[Connection], None],
     on_closed: Callable[[Connection, ConnectionClosed], None] | None = None,
     backlog: int = 1024,
+    reuse_port: bool = False,
 ) -> asyncio.Server:
     """One listening socket; TLS domain by listener and SNI."""
     loop = asyncio.get_running_loop()
@@ -449,6 +450,7 @@ async def _listen(
         port,
         backlog=backlog,
         reuse_address=True,
+        reuse_port=reuse_port or None,
     )
 
 
@@ -565,8 +567,11 @@ class Endpoint:
         """The (IP, port) of every listening socket."""
         return [sock.getsockname()[:2] for server in self._servers for sock in server.sockets]
 
-    async def listen(self, host: str, port: int | None = None) -> tuple[str, int]:
-        """Add a listener (port: `Config.port` by default, 0 for any); returns its address."""
+    async def listen(
+        self, host: str, port: int | None = None, *, reuse_port: bool = False
+    ) -> tuple[str, int]:
+        """Add a listener (port: `Config.port` by default, 0 for any); returns its address.
+        `reuse_port`: several processes may listen on the port (SO_REUSEPORT)."""
         if self._closed is not None:
             raise ConnectionClosedError(*self._closed)
         server = await _listen(
@@ -576,6 +581,7 @@ class Endpoint:
             self.config,
             self._accepted,
             self._ended,
+            reuse_port=reuse_port,
         )
         self._servers.append(server)
         host_bound, port_bound = next(iter(server.sockets)).getsockname()[:2]

@@ -11,7 +11,8 @@ from types import TracebackType
 from sansio_wss import Config, ConnectionClosedError, TLSDomain
 
 from ._endpoint import Incoming, Stats
-from ._sync_accept import Acceptor, listen_sockets
+from ._listen import listen_sockets
+from ._sync_accept import Acceptor
 from ._sync_endpoint import Endpoint
 from ._sync_io import Connection, Message, logger, start_client
 from ._tls import TLSContexts, client_target

@@ -9,6 +9,7 @@ actions (`_trio_connection.Connection` says how it does that cheaply).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import socket
@@ -31,6 +32,7 @@ from sansio_wss import (
 
 from ._driver import Driver
 from ._endpoint import Dial, DialPlan, Incoming, Router, Stats
+from ._listen import listen_sockets
 from ._tls import TLSContexts, client_target
 from ._trio_connection import Connection, Message, raw_socket
 
@@ -246,11 +248,19 @@ class Endpoint:
         """The (IP, port) of every listening socket."""
         return [listener.socket.getsockname()[:2] for listener in self._listeners]
 
-    async def listen(self, host: str, port: int | None = None) -> tuple[str, int]:
+    async def listen(
+        self, host: str, port: int | None = None, *, reuse_port: bool = False
+    ) -> tuple[str, int]:
         """Add a listener (port: `Config.port` by default, 0 for any); returns its address
-        (the first, when `host` resolves to several)."""
+        (the first, when `host` resolves to several). `reuse_port`: several processes may
+        listen on the port (SO_REUSEPORT)."""
         nursery = self._running()
-        listeners = await _listen(host, self.config.port if port is None else port, None)
+        sockets = await trio.to_thread.run_sync(
+            functools.partial(
+                listen_sockets, host, self.config.port if port is None else port, 1024, reuse_port=reuse_port
+            )
+        )
+        listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock)) for sock in sockets]
         self._listeners += listeners
         for listener in listeners:
             nursery.start_soon(self._accept_loop, listener)
