@@ -7,7 +7,7 @@ PY313 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin/python3) $(shel
 FUZZ_SECONDS ?= 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit py313 fuzz-smoke fuzz bench bench-quick wheel clean node-ws
+.PHONY: demo test lint typecheck unit py313 fuzz-smoke fuzz bench bench-quick wheel clean node-ws chromium
 
 $(VENV)/.deps: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,7 +23,7 @@ wheel: $(VENV)/.deps
 	$(BIN)/pip install -q --force-reinstall --no-deps dist/*.whl
 
 demo: wheel
-	cd /tmp && $(BIN)/python -m sansio_wss walkthrough
+	cd /tmp && $(BIN)/python -m sansio_wss demo
 
 lint: $(VENV)/.deps
 	$(BIN)/ruff check .
@@ -48,7 +48,11 @@ typecheck: wheel
 
 node-ws: .node/node_modules/ws/package.json
 
-unit: wheel node-ws
+# Debian's Chromium, for the browser test of the test page.
+chromium:
+	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
+
+unit: wheel node-ws chromium
 	$(BIN)/pytest -p no:cacheprovider --cov --cov-report=
 	SANSIO_WSS_PURE=1 $(BIN)/pytest -p no:cacheprovider --cov --cov-append --cov-report=term \
 		--cov-fail-under=95 tests/core tests/properties tests/reference

@@ -1,9 +1,15 @@
-"""`python -m sansio_wss`: the command line (walkthrough of the core; more commands follow)."""
+"""`python -m sansio_wss`: the command line: `demo`, `serve`, `probe`, `walkthrough`."""
 
 from __future__ import annotations
 
 import argparse
+import logging
 from collections.abc import Sequence
+
+from sansio_wss import Config, ConfigError
+from sansio_wss.sip import parse_ws_uri
+
+from . import probe
 
 __all__ = ["main"]
 
@@ -12,12 +18,96 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the process exit status."""
     parser = argparse.ArgumentParser(prog="python -m sansio_wss", description=__doc__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("demo", help="a registrar and one client per adapter, printed as a transcript")
+    _serve_parser(commands.add_parser("serve", help="run a registrar or echo server on WSS listeners"))
+    probe_help = "check a WSS server: TLS, the upgrade, OPTIONS round trips"
+    probe.add_arguments(commands.add_parser("probe", help=probe_help))
     commands.add_parser("walkthrough", help="drive a client and a server core by hand, printing every step")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING)
     if args.command == "walkthrough":
         from .walkthrough import main as walkthrough  # noqa: PLC0415 (each command loads what it needs)
 
         walkthrough()
         return 0
+    if args.command == "serve":
+        from .serve import ServeOptions, serve, test_page  # noqa: PLC0415
+
+        try:
+            config = _config(args, pages=(test_page(),))
+        except ConfigError as exc:
+            parser.error(str(exc))
+        listeners = tuple(_listener(parser, uri) for uri in args.listen or ["wss://127.0.0.1:8443"])
+        if (args.cert is None) != (args.key is None):
+            parser.error("--cert and --key go together")
+        if args.workers < 1:
+            parser.error("--workers: at least 1")
+        if args.workers > 1 and any(port == 0 for _, port in listeners):
+            parser.error("--workers: the listeners need fixed ports")
+        options = ServeOptions(listeners, args.cert, args.key, args.adapter, args.app, config, args.workers)
+        return serve(options)
+    if args.command == "probe":
+        return probe.run(args)
+    if args.command == "demo":
+        from .demo import main as demo  # noqa: PLC0415
+
+        return demo()
     parser.print_help()
     return 2
+
+
+def _serve_parser(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--listen", action="append", metavar="wss://HOST:PORT", help="repeatable; IPv6 in []")
+    serve.add_argument("--cert", metavar="FILE", help="PEM certificate chain (generated when absent)")
+    serve.add_argument("--key", metavar="FILE", help="PEM private key")
+    serve.add_argument("--adapter", choices=("asyncio", "trio", "sync"), default="asyncio")
+    serve.add_argument("--app", choices=("registrar", "echo"), default="registrar")
+    serve.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="processes on the same ports (SO_REUSEPORT)"
+    )
+    _config_arguments(serve)
+    serve.add_argument("--verbose", action="store_true", help="log connections and failures")
+
+
+def _config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--origin", action="append", metavar="ORIGIN", help="allowed Origin (repeatable)")
+    parser.add_argument("--no-require-origin", action="store_true", help="accept requests without Origin")
+    parser.add_argument("--resource", action="append", metavar="PATH", help="served resource (repeatable)")
+    parser.add_argument("--max-msg-chunks", type=int, metavar="N", help="reads per message, 0 for no limit")
+    parser.add_argument("--max-message-size", type=int, metavar="BYTES")
+    for name in ("handshake", "tls-handshake", "send", "close"):
+        parser.add_argument(f"--{name}-timeout", type=float, metavar="SECONDS")
+    parser.add_argument("--ping-interval", type=float, metavar="SECONDS", help="0 turns keepalive Pings off")
+    parser.add_argument("--idle-timeout", type=float, metavar="SECONDS", help="0: never (the default)")
+
+
+def _config(args: argparse.Namespace, **fixed: object) -> Config:
+    values: dict[str, object] = dict(fixed)
+    if args.origin:
+        values["allowed_origins"] = frozenset(args.origin)
+    if args.no_require_origin:
+        values["require_origin"] = False
+    if args.resource:
+        values["resources"] = frozenset(args.resource)
+    if args.max_msg_chunks is not None:
+        values["max_msg_chunks"] = args.max_msg_chunks or 1 << 16  # 0: as many as Config allows
+    if args.max_message_size is not None:
+        values["max_message_size"] = args.max_message_size
+    for name in ("handshake_timeout", "tls_handshake_timeout", "send_timeout", "close_timeout"):
+        if getattr(args, name) is not None:
+            values[name] = getattr(args, name)
+    for name in ("ping_interval", "idle_timeout"):
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value or None
+    return Config(**values)  # type: ignore[arg-type]
+
+
+def _listener(parser: argparse.ArgumentParser, uri: str) -> tuple[str, int]:
+    try:
+        parsed = parse_ws_uri(uri, 443, "/")
+    except ValueError as exc:
+        parser.error(f"--listen {uri}: {exc}")
+    if not parsed.secure:
+        parser.error(f"--listen {uri}: only wss:// listeners")
+    return parsed.host, parsed.port

@@ -1,0 +1,172 @@
+"""`python -m sansio_wss serve` end to end, in a subprocess, with the `websockets` library as client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http.client
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import websockets
+from websockets.asyncio.client import connect
+from websockets.typing import Origin, Subprotocol
+
+ADAPTERS = ("asyncio", "trio", "sync")
+OPTIONS = "OPTIONS sip:echo@127.0.0.1 SIP/2.0\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n"
+LIMIT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def insecure() -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Served:
+    """A `serve` process and the lines it printed at start."""
+
+    def __init__(self, *args: str) -> None:
+        self.port = free_port()
+        command = [sys.executable, "-m", "sansio_wss", "serve", "--listen", f"wss://127.0.0.1:{self.port}"]
+        self.process = subprocess.Popen(
+            [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd="/tmp"
+        )
+        assert self.process.stdout is not None
+        self.banner = [self.process.stdout.readline().strip() for _ in range(2)]
+
+    def stop(self, number: int = signal.SIGTERM) -> tuple[int, str, str]:
+        self.process.send_signal(number)
+        out, err = self.process.communicate(timeout=LIMIT)
+        return self.process.returncode, out, err
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+@contextlib.contextmanager
+def served(*args: str) -> Iterator[Served]:
+    server = Served(*args)
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+def client(port: int, origin: str = "https://app.example.com") -> connect:
+    return connect(
+        f"wss://127.0.0.1:{port}/",
+        ssl=insecure(),
+        subprotocols=[Subprotocol("sip")],
+        origin=Origin(origin),
+        compression=None,
+    )
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_echo_page_and_a_clean_stop(adapter: str) -> None:
+    with served("--adapter", adapter, "--app", "echo") as server:
+        fingerprint, listening = server.banner
+        assert re.fullmatch(
+            r"certificate: generated, SHA-256 fingerprint ([0-9A-F]{2}:){31}[0-9A-F]{2}", fingerprint
+        )
+        assert listening == (
+            f"listening on wss://127.0.0.1:{server.port}/ (adapter {adapter}, app echo); "
+            f"test page https://127.0.0.1:{server.port}/"
+        )
+
+        async def exchange() -> tuple[int | None, str]:
+            async with client(server.port) as ws:
+                assert ws.subprotocol == "sip"
+                for _ in range(3):
+                    await ws.send(OPTIONS)
+                    assert await ws.recv() == OPTIONS
+                code, out, err = await asyncio.to_thread(server.stop)  # while we are connected
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    await ws.recv()
+                assert (code, err) == (0, "")
+                assert ws.close_code == 1001
+                return ws.close_code, out
+
+        page = http.client.HTTPSConnection("127.0.0.1", server.port, context=insecure(), timeout=LIMIT)
+        page.request("GET", "/")
+        response = page.getresponse()
+        body = response.read()
+        assert (response.status, response.getheader("Content-Type")) == (200, "text/html; charset=utf-8")
+        assert b'new WebSocket(url, "sip")' in body
+        _, out = asyncio.run(asyncio.wait_for(exchange(), LIMIT))
+        lines = out.strip().splitlines()
+        assert lines[0] == "stopping: closing every connection with 1001"
+        assert lines[1].startswith("stopped: {'accepted': 1, 'connected': 0, 'open': 0, 'failed': {}")
+        assert "'messages_in': 3, 'messages_out': 3" in lines[1]
+
+
+@pytest.mark.parametrize(
+    ("args", "origin", "status"),
+    [
+        (("--origin", "https://good.example"), "https://bad.example", 403),
+        (("--resource", "/sip"), "https://app.example.com", 404),
+    ],
+    ids=["origin not allowed", "resource not served"],
+)
+def test_policy_options_reject(args: tuple[str, ...], origin: str, status: int) -> None:
+    with served("--app", "echo", *args) as server:
+
+        async def attempt() -> int:
+            with pytest.raises(websockets.InvalidStatus) as caught:
+                async with client(server.port, origin):
+                    pass
+            return caught.value.response.status_code
+
+        assert asyncio.run(asyncio.wait_for(attempt(), LIMIT)) == status
+        code, _, _ = server.stop(signal.SIGINT)
+        assert code == 0
+
+
+def test_bad_arguments_exit_2() -> None:
+    for args in (["--listen", "ws://127.0.0.1:1"], ["--cert", "x.pem"], ["--max-message-size", "0"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "sansio_wss", "serve", *args],
+            cwd="/tmp",  # not the source tree, whose sansio_wss/ has no cli/
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=LIMIT,
+        )
+        assert done.returncode == 2, (args, done.stderr)
+        assert "error:" in done.stderr
+
+
+def test_workers_share_the_port() -> None:
+    with served("--app", "echo", "--workers", "2", "--adapter", "sync") as server:
+        assert server.banner[1].endswith(
+            "(adapter sync, app echo, 2 workers); test page " + server.banner[1].split()[-1]
+        )
+
+        async def connections() -> None:
+            for _ in range(8):
+                async with client(server.port) as ws:
+                    await ws.send(OPTIONS)
+                    assert await ws.recv() == OPTIONS
+
+        asyncio.run(asyncio.wait_for(connections(), LIMIT))
+        code, out, err = server.stop()
+    assert (code, err) == (0, "")
+    accepted = [int(n) for n in re.findall(r"worker \d stopped: \{'accepted': (\d+),", out)]
+    assert len(accepted) == 2 and sum(accepted) == 8, out
