@@ -170,3 +170,25 @@ def test_workers_share_the_port() -> None:
     assert (code, err) == (0, "")
     accepted = [int(n) for n in re.findall(r"worker \d stopped: \{'accepted': (\d+),", out)]
     assert len(accepted) == 2 and sum(accepted) == 8, out
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_probe_against_serve(adapter: str) -> None:
+    """The two commands together: `probe` gets every OPTIONS answered by `serve`'s registrar."""
+    with served("--adapter", adapter) as server:
+        done = subprocess.run(
+            [
+                sys.executable, "-m", "sansio_wss", "probe", f"wss://127.0.0.1:{server.port}/",
+                "--insecure", "--count", "4", "--adapter", adapter,
+            ],
+            cwd="/tmp",
+            capture_output=True,
+            text=True,
+            timeout=LIMIT,
+            check=False,
+        )  # fmt: skip
+        code, out, _ = server.stop()
+    assert (done.returncode, done.stderr) == (0, ""), done.stdout
+    assert done.stdout.count(": SIP/2.0 200 OK") == 4, done.stdout
+    assert re.search(r"round trip min/median/max: [\d.]+/[\d.]+/[\d.]+ ms", done.stdout)
+    assert code == 0 and "'messages_in': 4, 'messages_out': 4" in out
