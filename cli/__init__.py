@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 from collections.abc import Sequence
 
 from sansio_wss import Config, ConfigError
@@ -104,10 +105,12 @@ def _config(args: argparse.Namespace, **fixed: object) -> Config:
 
 
 def _listener(parser: argparse.ArgumentParser, uri: str) -> tuple[str, int]:
+    """`wss://HOST:PORT` as (host, port); port 0 (any free port) is fine for a listener."""
+    any_port = re.fullmatch(r"(.*:)0(/?)", uri)
     try:
-        parsed = parse_ws_uri(uri, 443, "/")
+        parsed = parse_ws_uri(f"{any_port[1]}1{any_port[2]}" if any_port else uri, 443, "/")
     except ValueError as exc:
         parser.error(f"--listen {uri}: {exc}")
     if not parsed.secure:
         parser.error(f"--listen {uri}: only wss:// listeners")
-    return parsed.host, parsed.port
+    return parsed.host, 0 if any_port else parsed.port

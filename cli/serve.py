@@ -73,7 +73,7 @@ def serve(options: ServeOptions) -> int:
 
 def _serve_one(options: ServeOptions, domain: TLSDomain, worker: int | None) -> None:
     host, port = options.listeners[0]
-    app = make_app(options.app, f"{host}:{port}")
+    app = make_app(options.app, f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
     runner = {"asyncio": _run_asyncio, "trio": _run_trio, "sync": _run_sync}[options.adapter]
     stats = runner(options, domain, app, worker)
     who = "" if worker is None else f"worker {worker} "

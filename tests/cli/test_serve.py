@@ -192,3 +192,25 @@ def test_probe_against_serve(adapter: str) -> None:
     assert done.stdout.count(": SIP/2.0 200 OK") == 4, done.stdout
     assert re.search(r"round trip min/median/max: [\d.]+/[\d.]+/[\d.]+ ms", done.stdout)
     assert code == 0 and "'messages_in': 4, 'messages_out': 4" in out
+
+
+def test_ipv6_and_ipv4_listeners() -> None:
+    with served("--listen", "wss://[::1]:0", "--adapter", "trio") as server:
+        listening = [line for line in server.banner if line.startswith("listening")]
+        assert listening == [
+            f"listening on wss://127.0.0.1:{server.port}/ (adapter trio, app registrar); "
+            f"test page https://127.0.0.1:{server.port}/"
+        ]
+        assert server.process.stdout is not None
+        v6 = server.process.stdout.readline().strip()
+        found = re.fullmatch(r"listening on wss://\[::1\]:(\d+)/ \(adapter trio, app registrar\); .*", v6)
+        assert found, v6
+        done = subprocess.run(
+            [sys.executable, "-m", "sansio_wss", "probe", f"wss://[::1]:{found.group(1)}/", "--insecure"],
+            cwd="/tmp",
+            capture_output=True,
+            text=True,
+            timeout=LIMIT,
+            check=False,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
