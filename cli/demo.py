@@ -25,7 +25,8 @@ from typing import Protocol
 from sansio_wss import Config, TLSDomain
 
 from .certs import generate
-from .sipmsg import SipMessage, SipParseError, parse_message, response_to
+from .sipmsg import SipMessage, parse_message, response_to
+from .sipuri import SipParseError
 
 __all__ = ["main"]
 

@@ -7,20 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 
-from .sipmsg import (
-    Header,
-    NameAddr,
-    Params,
-    SipMessage,
-    SipParseError,
-    SipUri,
-    delta_seconds,
-    parse_message,
-    parse_name_addr,
-    parse_uri,
-    response_to,
-    salvage,
-)
+from .sipmsg import Header, SipMessage, delta_seconds, parse_message, response_to, salvage
+from .sipuri import NameAddr, Params, SipParseError, SipUri, parse_name_addr, parse_uri
 
 __all__ = ["ALLOW", "BRANCH_LINGER", "BRANCH_TIMEOUT", "Binding", "Counters", "Registrar", "Send"]
 

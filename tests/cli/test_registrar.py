@@ -28,7 +28,8 @@ from sip_samples import (
 )
 
 from sansio_wss.cli.registrar import BRANCH_LINGER, BRANCH_TIMEOUT, Counters, Registrar, Send
-from sansio_wss.cli.sipmsg import SipParseError, parse_message
+from sansio_wss.cli.sipmsg import parse_message
+from sansio_wss.cli.sipuri import SipParseError
 
 ALICE, BOB = 1, 2
 OUR_VIA = re.compile(rf"Via: SIP/2\.0/WSS {re.escape(VIA_HOST)};branch=(z9hG4bK[0-9a-f]{{20}})")
