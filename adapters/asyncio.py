@@ -287,6 +287,13 @@ class _Protocol(asyncio.BufferedProtocol):
         self.unflushed = 0
         transport = self.transport
         if transport is None or transport.is_closing():
+            # A write failed (a reset): the loop has not told us yet (connection_lost comes
+            # later, and a sender that never waits never lets it run). Fail the core now, so
+            # that send() raises instead of queueing without bound.
+            if self._live and self.driver.connection.closed_event is None:
+                self.driver.failed(self.loop.time(), "the transport closed")
+                self.driver.data_to_send()
+                self._dispatch()
             return
         data = self.driver.data_to_send()
         if data:

