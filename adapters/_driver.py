@@ -169,9 +169,9 @@ class Driver:
 
     # ---------------------------------------------------------------- commands
 
-    def send(self, message: bytes | str, now: float) -> None:
+    def send(self, message: bytes | str, now: float, binary: bool | None = None) -> None:
         """Send one SIP message (raises as `Connection.send` does)."""
-        self._conn.send(message, now)
+        self._conn.send(message, now, binary=binary)
 
     def close(self, now: float, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (as `Connection.close`)."""

@@ -140,7 +140,9 @@ class Endpoint:
             except ConnectionClosedError:
                 return
 
-    def send(self, message: bytes | str, to: int | str | tuple[str, int]) -> Flow[Connection]:
+    def send(
+        self, message: bytes | str, to: int | str | tuple[str, int], *, binary: bool | None = None
+    ) -> Flow[Connection]:
         """Send one SIP message, reusing or opening a connection; returns the flow used. Waits
         while the connection has too much queued (bounded by `send_timeout`), and while a
         connection is opened (bounded by `handshake_timeout` and `tls_handshake_timeout`).
@@ -153,7 +155,7 @@ class Endpoint:
                 raise ConnectionClosedError(*self._closed)
             target = self._router.target(to)
         flow = target if isinstance(target, Flow) else self._flow_for(target)
-        flow.connection.send(message)
+        flow.connection.send(message, binary=binary)
         with self._lock:
             self._router.stats.sent(len(message))
         return flow

@@ -287,7 +287,7 @@ class Connection:
             except ConnectionClosedError:
                 return
 
-    def send(self, message: bytes | str) -> None:
+    def send(self, message: bytes | str, *, binary: bool | None = None) -> None:
         """Send one SIP message, from any thread; waits while too much is queued for the socket
         (bounded by `send_timeout`). Raises ConnectionClosedError once closing.
 
@@ -295,7 +295,7 @@ class Connection:
         at most) to go out with the replies to them: one TLS record and one write for many."""
         with self._cond:
             now = time.monotonic()
-            self._driver.send(message, now)
+            self._driver.send(message, now, binary)
             # Replies to a batch of requests leave together, as the asyncio adapter's replies of
             # one loop iteration do: a write per reply costs a syscall, a TLS record and, with
             # many threads, a hand-over of the GIL each. The batch's last reply (nothing left to

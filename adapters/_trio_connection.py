@@ -176,7 +176,7 @@ class Connection:
         except ConnectionClosedError:
             raise StopAsyncIteration from None
 
-    async def send(self, message: bytes | str) -> None:
+    async def send(self, message: bytes | str, *, binary: bool | None = None) -> None:
         """Send one SIP message. Raises ConnectionClosedError once closing.
 
         The message is written at once when the socket takes it; otherwise `send()` waits
@@ -184,7 +184,7 @@ class Connection:
         blocked for `send_timeout` fails the connection. Cancelling a `send()` that waits
         takes effect once its bytes are written: half a frame would break the connection."""
         await trio.lowlevel.checkpoint_if_cancelled()
-        self._driver.send(message, trio.current_time())
+        self._driver.send(message, trio.current_time(), binary)
         if self._writing or not self._write_ready():
             await self._flush()
             await trio.lowlevel.checkpoint_if_cancelled()  # a cancellation met while waiting

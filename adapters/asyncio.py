@@ -127,11 +127,11 @@ class Connection:
         except ConnectionClosedError:
             raise StopAsyncIteration from None
 
-    async def send(self, message: bytes | str) -> None:
+    async def send(self, message: bytes | str, *, binary: bool | None = None) -> None:
         """Send one SIP message; waits while the socket's buffer is full (bounded by
         `send_timeout`). Raises ConnectionClosedError once closing."""
         protocol = self._protocol
-        protocol.driver.send(message, protocol.loop.time())
+        protocol.driver.send(message, protocol.loop.time(), binary)
         protocol.unflushed += len(message)
         if protocol.unflushed > _HIGH_WATER:  # a sender that never yields still hits backpressure
             protocol.flush()
@@ -605,14 +605,16 @@ class Endpoint:
         while True:
             yield await self.recv()
 
-    async def send(self, message: bytes | str, to: int | str | tuple[str, int]) -> Flow[Connection]:
+    async def send(
+        self, message: bytes | str, to: int | str | tuple[str, int], *, binary: bool | None = None
+    ) -> Flow[Connection]:
         """Send one SIP message; reuse or open the connection. Raises NoRoute, ConnectFailed,
         OSError, or ConnectionClosedError when the flow closed meanwhile."""
         if self._closed is not None:
             raise ConnectionClosedError(*self._closed)
         target = self._router.target(to)
         flow = target if isinstance(target, Flow) else await self._flow_for(target)
-        await flow.connection.send(message)
+        await flow.connection.send(message, binary=binary)
         self.stats.sent(len(message))
         return flow
 

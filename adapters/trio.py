@@ -285,7 +285,9 @@ class Endpoint:
             except ConnectionClosedError:
                 return
 
-    async def send(self, message: bytes | str, to: int | str | tuple[str, int]) -> Flow[Connection]:
+    async def send(
+        self, message: bytes | str, to: int | str | tuple[str, int], *, binary: bool | None = None
+    ) -> Flow[Connection]:
         """Send one SIP message, reusing or opening a connection; returns the flow used.
 
         Raises NoRoute (a gone flow, a browser's `*.invalid` host, not a WebSocket
@@ -294,7 +296,7 @@ class Endpoint:
         self._running()
         target = self._router.target(to)
         flow = target if isinstance(target, Flow) else await self._flow_for(target)
-        await flow.connection.send(message)
+        await flow.connection.send(message, binary=binary)
         self.stats.sent(len(message))
         return flow
 

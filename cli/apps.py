@@ -18,12 +18,18 @@ class Outgoing(Protocol):
     @property
     def flow_id(self) -> int: ...
 
+    @property
+    def binary(self) -> bool | None:
+        """The frame type: None chooses by content (RFC 7118 section 4.2)."""
+        ...
+
 
 class App(Protocol):
     """A sans-IO SIP application: messages in with their flow, messages out to flows."""
 
-    def received(self, message: bytes, flow_id: int, now: float) -> Sequence[Outgoing]:
-        """What to send for `message`, received over flow `flow_id` at `now`."""
+    def received(self, message: bytes, flow_id: int, now: float, binary: bool = False) -> Sequence[Outgoing]:
+        """What to send for `message`, received over flow `flow_id` at `now` (in a binary frame
+        when `binary`)."""
         ...
 
     def flow_closed(self, flow_id: int) -> None:
@@ -37,14 +43,15 @@ class Reply:
 
     message: bytes
     flow_id: int
+    binary: bool | None = None
 
 
 class Echo:
     """Sends every message back over the flow it came on, unchanged (for conformance suites)."""
 
-    def received(self, message: bytes, flow_id: int, now: float) -> Sequence[Outgoing]:
-        """The message itself, back to its flow."""
-        return (Reply(message, flow_id),)
+    def received(self, message: bytes, flow_id: int, now: float, binary: bool = False) -> Sequence[Outgoing]:
+        """The message itself, back to its flow, in the frame type it came in."""
+        return (Reply(message, flow_id, binary),)
 
     def flow_closed(self, flow_id: int) -> None:
         """Nothing is bound to flows."""

@@ -28,6 +28,8 @@ class Send:
 
     message: bytes
     flow_id: int
+    binary: bool | None = None
+    """The frame type; None chooses by content (RFC 7118 section 4.2)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +178,9 @@ class Registrar:
                 self._unbind(aor, key)
         self._branches = {k: v for k, v in self._branches.items() if v.deadline >= now}
 
-    def received(self, message: bytes, flow_id: int, now: float) -> list[Send]:
-        """Handle one SIP message that came over `flow_id`; returns what to send. Never raises."""
+    def received(self, message: bytes, flow_id: int, now: float, binary: bool = False) -> list[Send]:
+        """Handle one SIP message that came over `flow_id` (in a binary frame when `binary`, which
+        changes nothing here); returns what to send. Never raises."""
         self._counts["received"] += 1
         self._live.add(flow_id)
         try:

@@ -139,7 +139,7 @@ def _stopping(options: ServeOptions, worker: int | None) -> None:
 
 
 def _replies(app: App, incoming: Incoming[Any], now: float) -> Sequence[Outgoing]:
-    return app.received(incoming.event.message, incoming.flow.flow_id, now)
+    return app.received(incoming.event.message, incoming.flow.flow_id, now, incoming.event.binary)
 
 
 def _relay_failed(app: App, incoming: Incoming[Any], out: Outgoing, now: float) -> Sequence[Outgoing]:
@@ -159,7 +159,9 @@ class _AsyncEndpoint(Protocol):
 
     def __aiter__(self) -> AsyncIterator[Incoming[Any]]: ...
 
-    async def send(self, message: bytes | str, to: int | str | tuple[str, int]) -> object: ...
+    async def send(
+        self, message: bytes | str, to: int | str | tuple[str, int], *, binary: bool | None = None
+    ) -> object: ...
 
 
 async def _pump(endpoint: _AsyncEndpoint, app: App, clock: Callable[[], float]) -> None:
@@ -168,7 +170,7 @@ async def _pump(endpoint: _AsyncEndpoint, app: App, clock: Callable[[], float]) 
     async def send_all(incoming: Incoming[Any], outs: Sequence[Outgoing], retry: bool) -> None:
         for out in outs:
             try:
-                await endpoint.send(out.message, out.flow_id)
+                await endpoint.send(out.message, out.flow_id, binary=out.binary)
             except (NoRoute, ConnectionClosedError):
                 if retry:
                     await send_all(incoming, _relay_failed(app, incoming, out, clock()), retry=False)
@@ -241,7 +243,7 @@ def _run_sync(options: ServeOptions, domain: TLSDomain, app: App, worker: int | 
             def send_all(incoming: Incoming[Any], outs: Sequence[Outgoing], retry: bool) -> None:
                 for out in outs:
                     try:
-                        endpoint.send(out.message, out.flow_id)
+                        endpoint.send(out.message, out.flow_id, binary=out.binary)
                     except (NoRoute, ConnectionClosedError):
                         if retry:
                             again = _relay_failed(app, incoming, out, time.monotonic())

@@ -223,8 +223,12 @@ class Connection(FrameReader):
 
     # ---------------------------------------------------------------- commands
 
-    def send(self, message: bytes | str, now: float) -> None:
-        """Send one SIP message: a text frame when it is UTF-8, binary otherwise (RFC 7118 4.2)."""
+    def send(self, message: bytes | str, now: float, *, binary: bool | None = None) -> None:
+        """Send one SIP message: a text frame when it is UTF-8, binary otherwise (RFC 7118 4.2).
+
+        `binary` chooses the frame type instead: True sends a binary frame whatever the
+        bytes (RFC 7118 allows binary for any message; an echo keeps the type it received),
+        False a text frame, which must then be UTF-8 (else LocalProtocolError)."""
         if self._state is not State.OPEN:
             self._require("send")
         if isinstance(message, str):
@@ -236,6 +240,10 @@ class Connection(FrameReader):
         else:
             payload = message if type(message) is bytes else bytes(message)
             opcode = TEXT if payload.isascii() or is_text(payload) else BINARY
+        if binary is not None:
+            if not binary and opcode == BINARY:
+                raise LocalProtocolError("a text frame must carry UTF-8")
+            opcode = BINARY if binary else TEXT
         if self._masks is None:  # server frames: the header is built here, once per message
             n = len(payload)
             if n < 126:

@@ -78,6 +78,7 @@ class FrameReader:
         "_frag_size",
         "_last_msg",
         "_max_size",
+        "_partial",
         "_pong_deadline",
         "_unit_start",
     )
@@ -104,6 +105,9 @@ class FrameReader:
         self._frag_parts: list[bytes] | None = None
         self._frag_size = 0
         self._frag_decoder: codecs.IncrementalDecoder | None = None
+        # The text frame at the start of `_buf` whose payload is still incomplete: how many of
+        # its payload bytes are checked to be UTF-8 so far, and the decoder after them.
+        self._partial: tuple[int, codecs.IncrementalDecoder] | None = None
 
     def _drop_message(self) -> None:
         """Forget a partly received fragmented message."""
@@ -123,6 +127,8 @@ class FrameReader:
         events_append = self._events.append
         deliver = self._closed is None
         from_bytes = int.from_bytes
+        partial = self._partial
+        self._partial = None
         try:
             while end - pos >= 2:
                 b0 = buf[pos]
@@ -156,6 +162,8 @@ class FrameReader:
                         start = pos + head + 4
                         stop = start + n
                         if stop > end:
+                            if b0 == 0x81 and deliver:
+                                self._check_partial(buf, pos, start, end, partial, None)
                             break
                         if c_unmask is not None:
                             payload = c_unmask(buf, start, stop)
@@ -173,6 +181,8 @@ class FrameReader:
                     else:
                         stop = pos + head + n
                         if stop > end:
+                            if b0 == 0x81 and deliver:
+                                self._check_partial(buf, pos, pos + head, end, partial, None)
                             break
                         payload = buf[pos + head : stop]
                     pos = stop
@@ -214,6 +224,8 @@ class FrameReader:
                     raise Violation(1009, f"message over max_message_size ({max_size} bytes)")
                 stop = pos + head + n
                 if stop > end:
+                    if deliver and (opcode == TEXT or (opcode == 0 and self._frag_decoder is not None)):
+                        self._check_partial(buf, pos, pos + head, end, partial, self._frag_decoder)
                     break
                 if not expect_mask:
                     payload = buf[pos + head : stop]
@@ -263,6 +275,39 @@ class FrameReader:
                 )
         else:
             self._unit_start = 0
+
+    def _check_partial(
+        self,
+        buf: bytes,
+        pos: int,
+        start: int,
+        end: int,
+        partial: tuple[int, codecs.IncrementalDecoder] | None,
+        message_decoder: codecs.IncrementalDecoder | None,
+    ) -> None:
+        """Fail fast on invalid UTF-8 in a text frame whose payload (from `start`) is still
+        incomplete: check the bytes that arrived since the last read, not the whole prefix
+        again. `partial` is what the last read checked of this same frame (it is so only when
+        the frame is still at the start of the buffer); a continuation frame starts from the
+        message's decoder state."""
+        if partial is not None and pos == 0:
+            checked, decoder = partial
+        else:
+            checked, decoder = 0, _utf8_decoder()
+            if message_decoder is not None:
+                decoder.setstate(message_decoder.getstate())
+        if start + checked < end:
+            data = buf[start + checked : end]
+            if self._expect_mask:
+                turn = checked & 3
+                mask = buf[start - 4 : start]
+                data = unmask(data, mask[turn:] + mask[:turn])
+            try:
+                decoder.decode(data, False)
+            except UnicodeDecodeError:
+                raise Violation(1007, "text message is not UTF-8") from None
+            checked = end - start
+        self._partial = (checked, decoder)
 
     def _fragment(self, payload: bytes, opcode: int, fin: int, now: float, deliver: bool) -> bool:
         """Add one fragment; True when it completed the message."""

@@ -97,6 +97,8 @@ def test_echo_page_and_a_clean_stop(adapter: str) -> None:
                 for _ in range(3):
                     await ws.send(OPTIONS)
                     assert await ws.recv() == OPTIONS
+                await ws.send(OPTIONS.encode())  # binary: echoed binary, though it is UTF-8
+                assert await ws.recv() == OPTIONS.encode()
                 code, out, err = await asyncio.to_thread(server.stop)  # while we are connected
                 with contextlib.suppress(websockets.ConnectionClosed):
                     await ws.recv()
@@ -114,7 +116,7 @@ def test_echo_page_and_a_clean_stop(adapter: str) -> None:
         lines = out.strip().splitlines()
         assert lines[0] == "stopping: closing every connection with 1001"
         assert lines[1].startswith("stopped: {'accepted': 1, 'connected': 0, 'open': 0, 'failed': {}")
-        assert "'messages_in': 3, 'messages_out': 3" in lines[1]
+        assert "'messages_in': 4, 'messages_out': 4" in lines[1]
 
 
 @pytest.mark.parametrize(

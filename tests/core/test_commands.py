@@ -146,3 +146,30 @@ def test_lone_surrogates_are_the_callers_mistake() -> None:
     with pytest.raises(LocalProtocolError):
         conn.close(1.0, 1000, "\udfff")
     assert state(conn) is State.OPEN and conn.data_to_send() == b""
+
+
+def test_send_chooses_the_frame_type_when_asked() -> None:
+    """`binary=True` sends any message binary (an echo keeps the type it got); `binary=False`
+    sends text, which must be UTF-8."""
+    conn = open_server()
+    conn.send(OK, 1.0, binary=True)
+    conn.send(OK.decode(), 1.0, binary=True)
+    conn.send(b"", 1.0, binary=True)
+    conn.send(OK, 1.0, binary=False)
+    conn.send(b"", 1.0)
+    assert conn.data_to_send() == (
+        bytes((0x82, len(OK)))
+        + OK
+        + bytes((0x82, len(OK)))
+        + OK
+        + b"\x82\x00"
+        + bytes((0x81, len(OK)))
+        + OK
+        + b"\x81\x00"
+    )
+    with pytest.raises(LocalProtocolError, match="text frame must carry UTF-8"):
+        conn.send(b"MESSAGE sip:a@b SIP/2.0\r\n\r\n\xff", 1.0, binary=False)
+    assert conn.data_to_send() == b""
+    client = open_client()
+    client.send(REGISTER, 1.0, binary=True)
+    assert unmask_client_frame(client.data_to_send()) == (2, REGISTER)  # opcode 2: binary

@@ -272,3 +272,37 @@ def test_an_internal_error_fails_with_1011(monkeypatch: pytest.MonkeyPatch) -> N
     event = closed(conn.events())
     assert (event.code, event.cause) == (1011, Cause.INTERNAL_ERROR) and "boom" in event.detail
     assert sent_close_code(conn.data_to_send()) == 1011
+
+
+def test_invalid_utf8_fails_before_the_text_frame_is_complete() -> None:
+    """A text frame arriving in pieces is checked as it comes: the read with the bad byte fails
+    the connection (1007), not the read that completes the frame (Autobahn 6.4.3 and 6.4.4)."""
+    payload = b"MESSAGE sip:b@x SIP/2.0\r\n\r\n" + b"a" * 20 + b"\xce\xba\xf4\x90\x80\x80" + b"z" * 40
+    data = frame(TEXT, payload)
+    head = len(data) - len(payload)
+    for first in (head - 1, head + 3, head + 5):  # mask offsets 0..3 all met across the splits
+        conn = open_server()
+        conn.receive_data(data[:first], 1.0)
+        assert conn.events() == [] and state(conn) is State.OPEN
+        cut = head + payload.index(b"\xf4\x90") + 2  # \xf4\x90 is beyond U+10FFFF: invalid
+        conn.receive_data(data[first:cut], 2.0)
+        assert sent_close_code(conn.data_to_send()) == 1007, first
+        assert closed(conn.events()).cause is Cause.INVALID_UTF8
+
+
+def test_valid_utf8_in_pieces_still_arrives() -> None:
+    payload = "MESSAGE sip:b@x SIP/2.0\r\n\r\nhé€𝄞".encode() * 3
+    data = frame(TEXT, payload)
+    conn = open_server(Config(max_msg_chunks=1000))
+    for start in range(0, len(data), 3):
+        conn.receive_data(data[start : start + 3], 1.0)
+        assert state(conn) is State.OPEN
+    assert conn.events() == [SipMessageReceived(payload, False)]
+
+
+def test_invalid_utf8_in_a_continuation_frame_in_pieces() -> None:
+    first = frame(TEXT, b"MESSAGE sip:b@x SIP/2.0\r\n\r\n\xe2", fin=False)  # a character begun...
+    second = frame(0, b"\x28" + b"y" * 30)  # ...and broken at once by the next fragment
+    conn = open_server()
+    conn.receive_data(first + second[:8], 1.0)  # the continuation's header, mask and 2 bytes
+    assert sent_close_code(conn.data_to_send()) == 1007
