@@ -7,7 +7,8 @@ PY313 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin/python3) $(shel
 FUZZ_SECONDS ?= 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit py313 fuzz-smoke fuzz bench bench-quick wheel clean node-ws chromium
+.PHONY: demo test lint typecheck unit py313 fuzz-smoke fuzz bench bench-quick wheel clean node-ws chromium \
+	conformance conformance-full
 
 $(VENV)/.deps: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -34,7 +35,7 @@ lint: $(VENV)/.deps
 # one run per folder, as each test folder is its own import root.
 MYPY := cd /tmp && MYPYPATH=$(CURDIR)/tests $(BIN)/mypy --strict --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache
 TYPED_DIRS := tests/wire.py tests/conftest.py tests/core tests/adapter_suite tests/properties tests/reference \
-	tests/packaging tests/fuzz_replay tests/cli fuzz bench tools
+	tests/packaging tests/fuzz_replay tests/cli fuzz bench tools conformance
 
 typecheck: wheel
 	$(MYPY) -p sansio_wss
@@ -84,5 +85,30 @@ bench-quick: wheel
 	$(BIN)/python bench/core_bench.py --quick
 	$(BIN)/python bench/adapters_bench.py --quick
 
+# The Autobahn testsuite (conformance/README.md). autobahntestsuite is Python 2 code: it runs
+# in a Python 2.7.18 virtualenv (pyenv's), made by virtualenv 20.21.1, the last release that
+# still creates 2.7 environments, itself installed in a Python 3 venv beside it.
+AUTOBAHN := .venv-autobahn
+PY27 ?= $(PYENV_ROOT)/versions/2.7.18/bin/python
+CONFORMANCE := $(BIN)/python conformance/run.py --wstest $(CURDIR)/$(AUTOBAHN)/py27/bin/python
+
+$(AUTOBAHN)/.deps: conformance/requirements-py27.txt
+	@test -x "$(PY27)" || { echo "Python 2.7.18 not found at $(PY27) (pyenv install 2.7.18)"; exit 1; }
+	rm -rf $(AUTOBAHN)
+	$(PY) -m venv $(AUTOBAHN)/tool
+	$(AUTOBAHN)/tool/bin/pip install -q "virtualenv==20.21.1"
+	$(AUTOBAHN)/tool/bin/virtualenv -q -p "$(PY27)" $(AUTOBAHN)/py27
+	$(AUTOBAHN)/py27/bin/pip install -q --prefer-binary -r conformance/requirements-py27.txt
+	$(AUTOBAHN)/py27/bin/wstest -a
+	touch $@
+
+# Groups 1-10 (12 and 13 are permessage-deflate, not offered yet), both roles, asyncio adapter.
+conformance: wheel $(AUTOBAHN)/.deps
+	$(CONFORMANCE) quick
+
+# The same, and then the trio and sync servers too.
+conformance-full: wheel $(AUTOBAHN)/.deps
+	$(CONFORMANCE) full
+
 clean:
-	rm -rf build dist dist313 $(VENV) .venv313 .node .coverage .hypothesis
+	rm -rf build dist dist313 $(VENV) .venv313 .node .coverage .hypothesis $(AUTOBAHN) conformance/reports
