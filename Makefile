@@ -74,7 +74,7 @@ fuzz-smoke: wheel
 fuzz: wheel
 	$(BIN)/python fuzz/run.py --seconds $(FUZZ_SECONDS)
 
-test: lint typecheck unit py313 fuzz-smoke
+test: lint typecheck unit py313 fuzz-smoke conformance
 	@echo "make test: all checks passed"
 
 bench: wheel

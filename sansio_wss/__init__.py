@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ._client import ClientConnection
 from ._connection import Connection
+from ._reader import HOLD_FAILURE
 from ._server import ServerConnection
 from ._state import State, TransportAction
 from .config import Config, HttpPage
@@ -29,6 +30,7 @@ from .tls import TLSDomain
 __version__ = "0.1.0"
 
 __all__ = [
+    "HOLD_FAILURE",
     "Cause",
     "ClientConnection",
     "CloseReceived",

@@ -138,6 +138,8 @@ class Connection(FrameReader):
             deadlines.append(self._last_rx + config.ping_interval)
         if config.idle_timeout is not None and state is State.OPEN:
             deadlines.append(self._last_msg + config.idle_timeout)
+        if self._held is not None:
+            deadlines.append(self._held[2])
         found = [d for d in deadlines if d is not None]
         return min(found) if found else None
 
@@ -151,6 +153,8 @@ class Connection(FrameReader):
             return  # only EOF (or the close timer) matters now
         if not data:
             return
+        if self._held is not None:
+            return  # the peer broke the protocol: what follows is not read (and not kept)
         self._calls += 1
         self._last_rx = now
         try:
@@ -165,6 +169,7 @@ class Connection(FrameReader):
         """The peer ended its side of the transport (or the transport is gone)."""
         if self._action is TransportAction.CLOSE:
             return
+        self._fail_held(now)
         if self._closed is None:
             detail = "transport ended before the closing handshake"
             self._finish(Trigger.EOF, 1006, "", Cause.EOF, detail, now)
@@ -184,6 +189,10 @@ class Connection(FrameReader):
     def handle_timer(self, now: float) -> None:
         """Act on every deadline that has passed by `now`."""
         if self._action is TransportAction.CLOSE:
+            return
+        held = self._held
+        if held is not None and now >= held[2]:
+            self._fail_held(now)
             return
         state = self._state
         config = self._config
@@ -255,6 +264,9 @@ class Connection(FrameReader):
         else:
             self._queue(opcode, payload)
         self._last_msg = now
+        self._unanswered = False
+        if self._held is not None:
+            self._fail_held(now)  # the answer to the peer's last messages is out: fail now
 
     def ping(self, payload: bytes, now: float) -> None:
         """Send a WebSocket Ping (at most 125 bytes); the `PongReceived` answers it."""
@@ -283,6 +295,8 @@ class Connection(FrameReader):
                 Trigger.SEND_CLOSE, 1006, "", Cause.LOCAL_CLOSED, "closed before the handshake completed", now
             )
             self._action = TransportAction.CLOSE
+        elif self._held is not None:
+            self._fail_held(now)  # the peer's violation decides the close code
         elif self._state is State.OPEN:
             self._start_close(code, reason, now)
 

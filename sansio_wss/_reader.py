@@ -40,7 +40,11 @@ if TYPE_CHECKING:
     from .config import Config
     from .events import ConnectionClosed, Event
 
-__all__ = ["FrameReader"]
+__all__ = ["HOLD_FAILURE", "FrameReader"]
+
+HOLD_FAILURE = 0.25
+"""Seconds a protocol violation found right after messages waits for the application's answer
+to them before the connection fails (a peer's last valid request still gets its reply)."""
 
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 is_sip = sip.START_LINE.match
@@ -76,10 +80,12 @@ class FrameReader:
         "_frag_opcode",
         "_frag_parts",
         "_frag_size",
+        "_held",
         "_last_msg",
         "_max_size",
         "_partial",
         "_pong_deadline",
+        "_unanswered",
         "_unit_start",
     )
 
@@ -108,6 +114,12 @@ class FrameReader:
         # The text frame at the start of `_buf` whose payload is still incomplete: how many of
         # its payload bytes are checked to be UTF-8 so far, and the decoder after them.
         self._partial: tuple[int, codecs.IncrementalDecoder] | None = None
+        # A violation found while messages delivered to the application have had no answer
+        # yet (no send() since): (code, detail, deadline). The connection fails at the
+        # application's next send (its answer goes out first), at the deadline, at EOF, or
+        # when the application closes, whichever comes first; bytes read meanwhile are dropped.
+        self._held: tuple[int, str, float] | None = None
+        self._unanswered = False
 
     def _drop_message(self) -> None:
         """Forget a partly received fragmented message."""
@@ -237,6 +249,7 @@ class FrameReader:
                 if opcode < CLOSE:
                     if self._fragment(payload, opcode, b0 & 0x80, now, deliver):
                         units += 1
+                        delivered = deliver
                     continue
                 if not self._frag_opcode:
                     units += 1
@@ -255,11 +268,15 @@ class FrameReader:
                         self._pong_deadline = None
         except Violation as exc:
             self._buf = b""
-            self._fail(exc.code, exc.detail, now)
+            if (delivered or self._unanswered) and self._closed is None:
+                self._held = (exc.code, exc.detail, now + HOLD_FAILURE)
+            else:
+                self._fail(exc.code, exc.detail, now)
             return
         finally:
             if delivered:
                 self._last_msg = now
+                self._unanswered = True
         self._buf = buf[pos:] if pos < end else b""
         if pos < end or self._frag_opcode:
             start = self._unit_start
@@ -275,6 +292,13 @@ class FrameReader:
                 )
         else:
             self._unit_start = 0
+
+    def _fail_held(self, now: float) -> None:
+        """Fail the connection for the violation held back (see `_held`)."""
+        held = self._held
+        if held is not None:
+            self._held = None
+            self._fail(held[0], held[1], now)
 
     def _check_partial(
         self,

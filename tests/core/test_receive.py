@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from core_helpers import (
+    OK,
     REGISTER,
     action,
     close_body,
@@ -29,6 +30,7 @@ from sansio_wss import (
     State,
     TransportAction,
 )
+from sansio_wss._reader import HOLD_FAILURE
 
 TEXT, BINARY, CLOSE, PING, PONG = 1, 2, 8, 9, 10
 BAD_UTF8 = b"SIP/2.0 200 OK\r\nX: \xc3\x28\r\n\r\n"
@@ -73,10 +75,8 @@ VIOLATIONS: list[tuple[str, bytes, int]] = [
 @pytest.mark.parametrize(("name", "data", "code"), VIOLATIONS, ids=[v[0] for v in VIOLATIONS])
 def test_violations_fail_with_their_code(name: str, data: bytes, code: int) -> None:
     conn = open_server()
-    conn.receive_data(frame(TEXT, REGISTER) + data, 1.0)
-    events = conn.events()
-    assert events[0] == SipMessageReceived(REGISTER, False)  # what came before is not lost
-    event = closed(events)
+    conn.receive_data(data, 1.0)
+    event = closed(conn.events())
     assert (event.code, event.clean) == (code, False)
     assert (
         event.cause
@@ -306,3 +306,70 @@ def test_invalid_utf8_in_a_continuation_frame_in_pieces() -> None:
     conn = open_server()
     conn.receive_data(first + second[:8], 1.0)  # the continuation's header, mask and 2 bytes
     assert sent_close_code(conn.data_to_send()) == 1007
+
+
+@pytest.mark.parametrize(("name", "data", "code"), VIOLATIONS[:3] + VIOLATIONS[-3:])
+def test_a_violation_after_a_message_waits_for_the_answer(name: str, data: bytes, code: int) -> None:
+    """Read in one go: a message, then a violation. The message is delivered and the connection
+    stays open until the application answers it (at most HOLD_FAILURE): the answer goes out,
+    then the Close (Autobahn 3.2-5.15 want the echo first)."""
+    conn = open_server()
+    conn.receive_data(frame(TEXT, REGISTER) + data, 1.0)
+    assert conn.events() == [SipMessageReceived(REGISTER, False)]
+    assert (state(conn), conn.data_to_send(), conn.get_timer()) == (State.OPEN, b"", 1.0 + HOLD_FAILURE)
+    conn.send(OK, 1.1)
+    out = conn.data_to_send()
+    assert out.startswith(bytes((0x81, len(OK))) + OK)
+    assert sent_close_code(out) == code
+    assert closed(conn.events()).code == code
+
+
+@pytest.mark.parametrize("then", ["timer", "eof", "close"])
+def test_a_held_violation_fails_without_an_answer(then: str) -> None:
+    conn = open_server()
+    conn.receive_data(frame(TEXT, REGISTER) + frame(TEXT, b"\xff"), 1.0)
+    conn.events()
+    conn.receive_data(frame(TEXT, REGISTER), 1.1)  # more from the peer: dropped
+    assert (conn.events(), state(conn)) == ([], State.OPEN)
+    if then == "timer":
+        conn.handle_timer(1.0 + HOLD_FAILURE - 0.01)
+        assert state(conn) is State.OPEN
+        conn.handle_timer(1.0 + HOLD_FAILURE)
+    elif then == "eof":
+        conn.receive_eof(1.1)
+    else:
+        conn.close(1.1, 1000, "bye")
+    event = closed(conn.events())
+    assert (event.code, event.cause) == (1007, Cause.INVALID_UTF8)
+    if then != "eof":
+        assert sent_close_code(conn.data_to_send()) == 1007
+
+
+def test_a_violation_after_a_fragmented_message_waits_for_the_answer_too() -> None:
+    """Autobahn 5.15: a message in two fragments, then a continuation with nothing to continue."""
+    conn = open_server()
+    stream = frame(TEXT, b"fragment1", fin=False) + frame(0, b"fragment2") + frame(0, b"fragment3", fin=False)
+    conn.receive_data(stream, 1.0)
+    (event,) = conn.events()
+    assert isinstance(event, InvalidSipMessage) and event.message == b"fragment1fragment2"
+    assert state(conn) is State.OPEN
+    conn.send(b"fragment1fragment2", 1.1)
+    out = conn.data_to_send()
+    assert out.startswith(b"\x81\x12fragment1fragment2") and sent_close_code(out) == 1002
+
+
+def test_a_violation_in_a_later_read_waits_while_a_message_is_unanswered() -> None:
+    """Autobahn 3.3 with frame-wise chops: the message and the violation come in separate reads;
+    the violation still waits for the answer. Once the application has sent, one fails at once."""
+    conn = open_server()
+    conn.receive_data(frame(TEXT, REGISTER), 1.0)
+    conn.events()
+    conn.receive_data(frame(TEXT, REGISTER, rsv=3), 1.1)
+    assert (conn.events(), state(conn)) == ([], State.OPEN)
+    conn.send(OK, 1.2)
+    assert sent_close_code(conn.data_to_send()) == 1002
+    answered = open_server()
+    answered.receive_data(frame(TEXT, REGISTER), 1.0)
+    answered.send(OK, 1.0)
+    answered.receive_data(frame(TEXT, REGISTER, rsv=3), 1.1)
+    assert closed(answered.events()).code == 1002

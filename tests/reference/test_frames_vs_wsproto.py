@@ -45,6 +45,7 @@ from sansio_wss import (
     SipMessageReceived,
     State,
 )
+from sansio_wss._reader import HOLD_FAILURE
 
 Item = tuple[str, bytes, bool | None]
 """("message", payload, binary) with binary None for a CRLF keepalive; ("ping"/"pong", payload, None)."""
@@ -64,6 +65,8 @@ def ours(stream: bytes, cuts: list[int]) -> tuple[list[Item], Outcome]:
     for a, b in itertools.pairwise(bounds):
         conn.receive_data(stream[a:b], 0.0)
         events += conn.events()
+    conn.handle_timer(HOLD_FAILURE)  # a violation held for the application's answer fails now
+    events += conn.events()
     items: list[Item] = []
     outcome: Outcome = ("open", None, None)
     for e in events:
