@@ -37,6 +37,7 @@ __all__ = [
     "BURST",
     "CLOSE_ME",
     "FLOOD",
+    "FLOOD_ME",
     "LIMIT",
     "LISTENER",
     "RAISE_ME",
@@ -61,6 +62,9 @@ CLOSE_ME = b"X-Close-Me: now"
 """A message holding this is echoed, then the server handler closes the connection."""
 RAISE_ME = b"X-Raise-Me: now"
 """A message holding this makes the server handler raise instead of echoing it."""
+FLOOD_ME = b"X-Flood-Me: now"
+"""A message holding this makes the server handler send FLOOD until the connection fails
+(so one connection can stop reading while others are echoed)."""
 FLOOD = b"MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 60000\r\n\r\n" + b"x" * 60_000
 BURST = 80  # 80 x 60 kB: far more than the socket buffers between us hold
 LATE = 0.2  # seconds a `late` handler reads nothing: time for more than its queue to arrive
@@ -259,6 +263,10 @@ async def _serve_async(
             running.seen.append(message)
             if RAISE_ME in message.message:
                 raise RuntimeError("the handler fails, as asked")
+            if FLOOD_ME in message.message:
+                running.flood_started.append(time.monotonic())
+                while True:
+                    await conn.send(FLOOD)
             await conn.send(message.message)
             if CLOSE_ME in message.message:
                 await conn.close()
@@ -482,6 +490,10 @@ class SyncHarness(Harness):
                     running.seen.append(message)
                     if RAISE_ME in message.message:
                         raise RuntimeError("the handler fails, as asked")
+                    if FLOOD_ME in message.message:
+                        running.flood_started.append(time.monotonic())
+                        while True:
+                            conn.send(FLOOD)
                     conn.send(message.message)
                     if CLOSE_ME in message.message:
                         conn.close()

@@ -6,13 +6,15 @@ import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Literal
 
-from adapter_helpers import client_ssl_context, server_ssl_context
-from wire import reply_101, request
+from adapter_helpers import REGISTER, client_ssl_context, server_ssl_context
+from wire import CLOSE, PING, PONG, TEXT, close_body, frame, reply_101, request
 
-__all__ = ["Raw", "Stage", "stub_server"]
+__all__ = ["Healthy", "Raw", "Sealed", "Stage", "client_hello", "healthy_client", "stub_server"]
 
 
 class Raw:
@@ -104,6 +106,127 @@ class Raw:
         """End with a TCP reset instead of close_notify and FIN."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
         self.sock.close()
+
+
+class Sealed:
+    """A TLS client over memory BIOs on a plain socket: the ciphertext is ours to send whole,
+    cut inside a record, or corrupt. `upgrade()` as `Raw`'s; then `seal(plaintext)` gives the
+    records to write with `sock.sendall`."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), 5)
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = client_ssl_context().wrap_bio(self._incoming, self._outgoing, server_hostname="localhost")
+        try:
+            while True:
+                try:
+                    self.tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    self.sock.sendall(self._outgoing.read())
+                    self._more()
+            self.sock.sendall(self._outgoing.read())
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def __enter__(self) -> Sealed:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+
+    def _more(self) -> None:
+        data = self.sock.recv(65536)
+        if not data:
+            raise EOFError
+        self._incoming.write(data)
+
+    def seal(self, plaintext: bytes) -> bytes:
+        """The TLS records that carry `plaintext` (not sent)."""
+        self.tls.write(plaintext)
+        return self._outgoing.read()
+
+    def upgrade(self) -> None:
+        self.sock.sendall(self.seal(request()))
+        head = b""
+        while b"\r\n\r\n" not in head:
+            try:
+                head += self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                self._more()
+        assert head.startswith(b"HTTP/1.1 101 "), head
+
+    def reset(self) -> None:
+        """End with a TCP reset instead of close_notify and FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        self.sock.close()
+
+
+@dataclass
+class Healthy:
+    """What a healthy client saw: how long each round trip took, and what went wrong."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+
+    def report(self) -> str:
+        return f"{len(self.latencies)} round trips, slowest {max(self.latencies, default=0) * 1000:.0f} ms"
+
+    def wait_round_trips(self, count: int, timeout: float) -> None:
+        """Until `count` round trips are done, one failed, or `timeout` seconds passed."""
+        deadline = time.monotonic() + timeout
+        while len(self.latencies) < count and not self.errors and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def healthy_client(port: int) -> Iterator[Healthy]:
+    """A `Raw` client doing REGISTER round trips (an echo server answers each), 10 ms apart,
+    in a thread of its own until the block ends, answering Pings; then, when nothing went
+    wrong, a clean closing handshake."""
+    healthy = Healthy()
+    stop = threading.Event()
+    raw = Raw(port)
+    raw.upgrade()
+
+    def loop() -> None:
+        try:
+            while not stop.is_set():
+                start = time.monotonic()
+                raw.send(frame(TEXT, REGISTER))
+                opcode, payload = raw.message()
+                while opcode == PING:  # keepalive: answer and wait on
+                    raw.send(frame(PONG, payload))
+                    opcode, payload = raw.message()
+                healthy.latencies.append(time.monotonic() - start)
+                assert (opcode, payload) == (TEXT, REGISTER)
+                stop.wait(0.01)
+        except BaseException as exc:
+            healthy.errors.append(exc)
+
+    thread = threading.Thread(target=loop, name="healthy client")
+    thread.start()
+    try:
+        yield healthy
+    finally:
+        stop.set()
+        thread.join(10)
+        with raw:
+            if not healthy.errors and not thread.is_alive():
+                raw.send(frame(CLOSE, close_body(1000)))
+                assert raw.message() == (CLOSE, close_body(1000))
+                assert raw.until_eof() == b""
+    assert not thread.is_alive(), "the healthy client is stuck"
+
+
+def client_hello(server_hostname: str = "localhost") -> bytes:
+    """The first flight of a stdlib TLS client (its ClientHello), to send by hand over plain TCP."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_ssl_context().wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
 
 
 Stage = Literal["tcp", "request", "upgrade"]
