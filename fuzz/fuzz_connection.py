@@ -187,6 +187,7 @@ class Script:
         ok = code in (1000, 1001, 1002, 1003) or 1007 <= code <= 1014 or 3000 <= code <= 4999
         ok = ok and len(reason.encode("utf-8")) <= 123
         state = self.conn.state
+        held = self.conn._held  # a peer's violation waiting for our answer decides the code
         expected = None if ok else LocalProtocolError
         if self.command(expected, lambda: self.conn.close(self.now, code, reason), "close"):
             events, _ = self.watch.step()
@@ -194,6 +195,10 @@ class Script:
                 closed = self.watch.closed
                 check(closed is not None and closed.cause is Cause.LOCAL_CLOSED, "close() while connecting")
                 check(transport_closed(self.conn), "close() while connecting: action")
+            elif held is not None and state is State.OPEN:
+                closed = self.watch.closed
+                failed = closed is not None and closed.code == held[0]
+                check(failed, "close() did not fail the held violation")
             elif state is State.OPEN:
                 check(self.conn.state is State.CLOSING, "close() did not start the closing handshake")
                 check(self.watch.wire.close_code == code, "close() did not send its code")

@@ -346,6 +346,7 @@ class Connection(FrameReader):
         self._events.append(event)
         self._pong_deadline = None
         self._handshake_deadline = None
+        self._held = None
         self._buf = b""
         self._drop_message()
 

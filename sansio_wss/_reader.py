@@ -268,7 +268,7 @@ class FrameReader:
                         self._pong_deadline = None
         except Violation as exc:
             self._buf = b""
-            if (delivered or self._unanswered) and self._closed is None:
+            if (delivered or self._unanswered) and self._closed is None and not self._close_sent:
                 self._held = (exc.code, exc.detail, now + HOLD_FAILURE)
             else:
                 self._fail(exc.code, exc.detail, now)
