@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import shlex
 import sys
 import types
 from collections.abc import Callable
@@ -28,5 +29,8 @@ def fuzz(test_one_input: Callable[[bytes], None]) -> None:
             atheris.instrument_func(obj)
             count += 1
     print(f"INFO: instrumented {count} {TARGET} functions", file=sys.stderr)
-    atheris.Setup(sys.argv, test_one_input)
+    # libFuzzer starts itself again through `sh -c argv[0] ...` for -merge, -fork and -jobs; a
+    # harness is a script, not an executable, so argv[0] names the interpreter too.
+    argv = [f"{shlex.quote(sys.executable)} {shlex.quote(sys.argv[0])}", *sys.argv[1:]]
+    atheris.Setup(argv, test_one_input)
     atheris.Fuzz()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -13,8 +12,22 @@ import fuzz_connection
 import fuzz_frames
 import fuzz_handshake_client
 import fuzz_handshake_server
+import fuzz_registrar
 import fuzz_sip
+import fuzz_sipmsg
 from _samples import CHROME_REQUEST, CLIENT_ACCEPT, SIP_MESSAGES, reply_101
+from _sip_dialog import (
+    ALICE_CONTACT,
+    BOB_CONTACT,
+    in_dialog,
+    jssip_invite,
+    jssip_message,
+    jssip_options,
+    jssip_register,
+    message,
+    sipjs_register,
+    sipjs_unregister_all,
+)
 
 from sansio_wss import Cause, InvalidSipMessage, SipMessageReceived
 from sansio_wss._frames import BINARY, CLOSE, CONTINUATION, PING, PONG, TEXT, encode
@@ -312,6 +325,7 @@ def sip_seeds() -> dict[str, bytes]:
         "sip_uri_ws": b"sip:alice@example.com;transport=ws",
         "sips_uri_wss": b"sips:[2001:db8::1]:5061;transport=wss;lr",
         "sip_uri_udp": b"sip:bob@192.0.2.4:5060;transport=udp",
+        "ws_ipv6_zone_id": b"ws://[fe80::1%25eth0]:8080/ws",  # finding ipv6-zone-id (fuzz/README.md)
     }
     return {name: Seed().bool(False).int(1, 65535, 443).take(body).value() for name, body in texts.items()}
 
@@ -500,11 +514,201 @@ def connection_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
     }
 
 
+# ----------------------------------------------------------------- cli SIP parsers
+
+
+def sipmsg_seeds() -> dict[str, bytes]:
+    """Whole messages as the browsers send them (the harness reads the input as one message)."""
+    bye = in_dialog("BYE", f"{ALICE_CONTACT};ob", "z9hG4bK7731", 5232, from_bob=True)
+    return {
+        "jssip_register": jssip_register(),
+        "sipjs_register": sipjs_register(),
+        "sipjs_unregister_all": sipjs_unregister_all(),
+        "jssip_message": jssip_message(),
+        "jssip_options_compact": jssip_options(),
+        "jssip_invite": jssip_invite(),
+        "jssip_cancel": jssip_invite("CANCEL"),
+        "sipjs_bye": bye,
+        "ringing": message(
+            "SIP/2.0 180 Ringing",
+            "Via: SIP/2.0/WSS edge.example.com;branch=z9hG4bK1f2e,SIP/2.0/WSS 4r5bc3s6b9kq.invalid"
+            ";branch=z9hG4bK9184312;received=192.0.2.7",
+            "Record-Route: <sip:edge.example.com;transport=ws;lr>",
+            'From: "Alice" <sip:alice@example.com>;tag=ko5v2ivqjr',
+            "To: <sip:bob@example.com>;tag=9vs4bq",
+            "Call-ID: nq6pm9hbud2vht2jrhfs",
+            "CSeq: 5231 INVITE",
+            f"Contact: <{BOB_CONTACT}>",
+        ),
+        "folded_ipv6": (
+            b"OPTIONS sips:[2001:db8::1]:5061;transport=wss SIP/2.0\r\n"
+            b"Via: SIP/2.0/WSS [2001:db8::9]:443 ;branch=z9hG4bKv6;rport\r\n"
+            b"To:\r\n <sips:[2001:db8::1]:5061>\r\n"
+            b"From: Alice Smith <sip:alice:secret@example.com?subject=hi>;tag=x\r\n"
+            b"Call-ID: v6\r\nCSeq: 1 OPTIONS\r\nl: 4\r\n\r\nbody and more"
+        ),
+        "salvaged_control_in_uri": (  # finding salvage-start-line (fuzz/README.md)
+            b"OPTIONS sips:[2001:db8::1]:5061;transport=ws\x18s SIP/2.0\r\n"
+            b"Via: SIP/2.0/WSS [2001:cb8::9]:443 ;branch=z9hG4bKv6;rport\r\n"
+            b"To:\r\n <sips:[2001:db8::1]:5061>\r\n"
+            b"From: Alice Smith <sip:alice:secret@example.com?subject=hi>;tag=x\r\n"
+            b"Call-ID: v6\r\nCSeq: 1 OPTIONS\r\nl: 4\r\n\r\nbody and more"
+        ),
+        "unterminated_contact": message(
+            "MESSAGE sip:bob@example.com SIP/2.0",
+            "Via: SIP/2.0/WSS 4r5bc3s6b9kq.invalid;branch=z9hG4bKbad",
+            "To: <sip:bob@example.com>",
+            "From: <sip:alice@example.com>;tag=1",
+            "Call-ID: bad-1",
+            "CSeq: 1 MESSAGE",
+            "Contact: <sip:a@b",
+        ),
+    }
+
+
+class Registrar:
+    """A registrar script the way fuzz_registrar reads it (operations as integers from the end,
+    message bytes from the front)."""
+
+    def __init__(
+        self, *, domain: bool = True, via: int = 0, bindings: int = 8, branches: int = 8, expires: int = 2
+    ) -> None:
+        self.seed = Seed().int(0, 3, 0 if domain else 1).int(0, 2, via)
+        self.seed.int(1, 8, bindings).int(1, 8, branches).int(0, 3, expires).int(0, 3, 3)
+
+    def _op(self, op: int) -> Seed:
+        return self.seed.int(0, 4, op)
+
+    def send(self, slot: int, data: bytes) -> Registrar:
+        self._op(fuzz_registrar.SEND).int(0, 3, slot).int(0, fuzz_registrar.MAX_MESSAGE, len(data)).take(data)
+        return self
+
+    def answer(self, status: int, back: int = 0, wrong_slot: int | None = None) -> Registrar:
+        self._op(fuzz_registrar.ANSWER).int(0, 7, back)
+        self.seed.int(0, len(fuzz_registrar.STATUSES) - 1, fuzz_registrar.STATUSES.index(status))
+        self.seed.int(0, 7, 0 if wrong_slot is None else 7)
+        if wrong_slot is not None:
+            self.seed.int(0, 3, wrong_slot)
+        return self
+
+    def close(self, slot: int) -> Registrar:
+        self._op(fuzz_registrar.CLOSE).int(0, 3, slot)
+        return self
+
+    def wait(self, seconds: float, purge: bool = False) -> Registrar:
+        self._op(fuzz_registrar.TIME).int(0, 0xFFFF, round(seconds * 16)).bool(purge)
+        return self
+
+    def repeat(self) -> Registrar:
+        self._op(fuzz_registrar.REPEAT)
+        return self
+
+    def value(self) -> bytes:
+        return self.seed.value()
+
+
+def registrar_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
+    def counted(**least: int) -> Callable[[Any], bool]:
+        def ok(script: Any) -> bool:
+            counters = script.registrar.counters
+            return all(getattr(counters, name) >= value for name, value in least.items())
+
+        return ok
+
+    def both() -> Registrar:
+        return Registrar().send(0, jssip_register()).send(1, sipjs_register())
+
+    ack_2xx = in_dialog("ACK", BOB_CONTACT, "z9hG4bK5a1", 5231)
+    bye = in_dialog("BYE", f"{ALICE_CONTACT};ob", "z9hG4bK7731", 5232, from_bob=True)
+    return {
+        "message_and_200": (
+            both().send(0, jssip_message()).answer(200).value(),
+            counted(replies=2, relayed_requests=1, relayed_responses=1),
+        ),
+        "call_answered_and_bye": (
+            both()
+            .send(0, jssip_invite())
+            .answer(100)
+            .answer(180)
+            .answer(200)
+            .send(0, ack_2xx)
+            .send(1, bye)
+            .answer(200)
+            .value(),
+            counted(relayed_requests=3, relayed_responses=4),
+        ),
+        "call_cancelled": (
+            both()
+            .send(0, jssip_invite())
+            .answer(180)
+            .send(0, jssip_invite("CANCEL"))
+            .answer(200)
+            .answer(487, back=1)
+            .send(0, jssip_invite("ACK"))
+            .repeat()
+            .value(),
+            counted(relayed_requests=4, relayed_responses=3),
+        ),
+        "options_notfound_ack": (
+            Registrar(domain=False, via=1)
+            .send(2, jssip_options())
+            .send(2, jssip_message("carol"))
+            .send(3, in_dialog("ACK", "sip:nobody@example.com", "z9hG4bKa", 1))
+            .repeat()
+            .value(),
+            counted(replies=2, dropped_acks=2),
+        ),
+        "closed_flow_and_expiry": (
+            both()
+            .close(1)
+            .send(0, jssip_message())
+            .wait(601, purge=True)
+            .send(0, jssip_message())
+            .send(2, sipjs_unregister_all())
+            .value(),
+            counted(replies=5),
+        ),
+        "malformed_and_stray_response": (
+            Registrar(via=2)
+            .send(0, fuzz_sipmsg_seed("unterminated_contact"))
+            .send(1, b"\r\n\r\n")
+            .send(1, fuzz_sipmsg_seed("ringing"))
+            .send(0, jssip_register(expires=0))
+            .value(),
+            counted(replies=2, dropped_malformed=1, dropped_responses=1),
+        ),
+        "eviction": (
+            Registrar(bindings=2, branches=1)
+            .send(0, jssip_register())
+            .send(1, sipjs_register())
+            .send(0, jssip_register(user="carol"))
+            .send(0, jssip_invite())
+            .send(1, jssip_message())
+            .answer(200, wrong_slot=3)
+            .answer(486, back=1)
+            .value(),
+            counted(evicted_bindings=1, evicted_branches=1, dropped_responses=2),
+        ),
+    }
+
+
+def fuzz_sipmsg_seed(label: str) -> bytes:
+    return sipmsg_seeds()[label]
+
+
+def is_grown(path: Path) -> bool:
+    """Whether a corpus file was found by a campaign (libFuzzer names those by the SHA-1 of their
+    content) rather than written here as `<label>-<digest>`."""
+    return len(path.name) == 40 and all(char in "0123456789abcdef" for char in path.name)
+
+
 def write(name: str, seeds: dict[str, bytes]) -> None:
+    """Replace the labelled seeds of corpus `name`; the inputs campaigns grew there stay."""
     folder = HERE / "corpus" / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in folder.iterdir():
+        if not is_grown(path):
+            path.unlink()
     for label, data in seeds.items():
         digest = hashlib.sha1(data).hexdigest()[:10]
         (folder / f"{label}-{digest}").write_bytes(data)
@@ -528,6 +732,10 @@ def main() -> None:
         fuzz_sip.run(data)
     write("fuzz_sip", sip_seeds())
     write("fuzz_connection", checked("connection", fuzz_connection.run, connection_seeds()))
+    for data in sipmsg_seeds().values():
+        fuzz_sipmsg.run(data)
+    write("fuzz_sipmsg", sipmsg_seeds())
+    write("fuzz_registrar", checked("registrar", fuzz_registrar.run, registrar_seeds()))
     print(f"corpora written under {HERE / 'corpus'}", file=sys.stderr)
 
 

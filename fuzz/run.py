@@ -18,12 +18,33 @@ _STAT = re.compile(r"^stat::(\w+):\s*(\d+)", re.MULTILINE)
 _ARTIFACT = re.compile(r"(?:Test unit written to|written to) (\S+)")
 
 
-def run_one(name: str, seconds: int, keep: Path | None) -> tuple[bool, str]:
+def merge(name: str, found: Path) -> int:
+    """Fold the inputs of `found` that add coverage into the committed corpus; how many were added.
+
+    libFuzzer's merge runs every input once and copies into its first directory (named by
+    SHA-1, as `make_corpus.is_grown` expects) only those that reach new features.
+    """
+    seeds = CORPUS / name
+    before = len(list(seeds.iterdir()))
+    command = [
+        sys.executable,
+        str(HERE / f"{name}.py"),
+        "-merge=1",
+        "-rss_limit_mb=2048",
+        str(seeds),
+        str(found),
+    ]
+    subprocess.run(command, capture_output=True, check=True, timeout=1800)
+    return len(list(seeds.iterdir())) - before
+
+
+def run_one(name: str, seconds: int, keep: Path | None, grow: bool = False) -> tuple[bool, str]:
     """Fuzz `name` for `seconds`; (passed, one summary line).
 
     libFuzzer writes new inputs into the first corpus directory it is given, so
     that is a scratch directory (or `keep`), and the committed corpus comes
-    second, where it is only read.
+    second, where it is only read; with `grow`, a run without crash then merges
+    what it found into the committed corpus.
     """
     CRASHES.mkdir(exist_ok=True)
     seeds = CORPUS / name
@@ -46,12 +67,13 @@ def run_one(name: str, seconds: int, keep: Path | None) -> tuple[bool, str]:
             command, capture_output=True, text=True, errors="replace", timeout=seconds + 300, check=False
         )
         elapsed = time.monotonic() - started
+        added = merge(name, work) if grow and proc.returncode == 0 else 0
     log = proc.stdout + proc.stderr
     stats = {key: int(value) for key, value in _STAT.findall(log)}
     summary = (
         f"{name:24} {elapsed:6.1f} s  {stats.get('number_of_executed_units', 0):>9} runs"
         f"  {stats.get('average_exec_per_sec', 0):>6} exec/s  {stats.get('new_units_added', 0):>5} new"
-        f"  {stats.get('peak_rss_mb', 0):>4} MB"
+        f"  {stats.get('peak_rss_mb', 0):>4} MB" + (f"  {added} merged into the corpus" if grow else "")
     )
     if proc.returncode == 0:
         return True, summary
@@ -67,10 +89,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=10, help="fuzzing time per harness (default 10)")
     parser.add_argument("--harness", action="append", choices=HARNESSES, help="run only this (repeatable)")
     parser.add_argument("--keep", type=Path, help="write new corpus entries under KEEP/<harness>/")
+    parser.add_argument(
+        "--grow", action="store_true", help="merge new inputs that add coverage into fuzz/corpus/<harness>/"
+    )
     args = parser.parse_args()
     failed = []
     for name in args.harness or HARNESSES:
-        ok, summary = run_one(name, args.seconds, args.keep)
+        ok, summary = run_one(name, args.seconds, args.keep, args.grow)
         print(summary, flush=True)
         if not ok:
             failed.append(name)
