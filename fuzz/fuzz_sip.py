@@ -35,11 +35,6 @@ def message(data: bytes, binary: bool) -> None:
 
 def request_of(host: str, port: int, resource: str) -> None:
     """A destination a URI parser accepted must give an upgrade request our own server can parse."""
-    if "%" in host:
-        # Known issue ipv6-zone-id (fuzz/README.md, tests/fuzz_replay/test_fuzz_findings.py):
-        # `check_host` passes an IPv6 zone id through unchecked, CR/LF included. Checked again
-        # once `check_host` rejects zone ids.
-        return
     conn = ClientConnection(host, 0.0, port=port, resource=resource, key=CLIENT_KEY)
     head = conn.data_to_send()[:-4]
     try:

@@ -110,9 +110,12 @@ def check_host(host: str) -> str:
     host name; an internationalised name is IDNA-encoded. Raises ValueError otherwise."""
     if ":" in host:
         try:
-            return str(ipaddress.IPv6Address(host))
+            address = ipaddress.IPv6Address(host)
         except ValueError:
             raise ValueError(f"invalid IPv6 literal {host!r}") from None
+        if address.scope_id is not None:  # anything may follow `%`, CR and LF included
+            raise ValueError(f"IPv6 zone id not allowed: {host!r}")
+        return str(address)
     if not host.isascii():
         try:
             host = host.encode("idna").decode("ascii")
