@@ -261,7 +261,10 @@ def salvage(data: bytes) -> SipMessage | None:
     None when the start line is not a request line. Lines that do not parse are skipped."""
     lines = data[: min(len(data), MAX_MESSAGE_SIZE)].split(b"\r\n\r\n", 1)[0].split(b"\r\n")
     try:
-        method, uri, _, _ = _start_line(lines[0].decode("utf-8"))
+        start = lines[0].decode("utf-8")
+        if _BAD_HEAD.search(start) is not None:  # a control character in the start line
+            return None
+        method, uri, _, _ = _start_line(start)
     except (UnicodeDecodeError, SipParseError):
         return None
     if method is None:
