@@ -7,7 +7,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from types import MappingProxyType
 
-from .sipmsg import Header, SipMessage, delta_seconds, parse_message, response_to, salvage
+from .sipmsg import (
+    MAX_HEADER_FIELDS,
+    MAX_MESSAGE_SIZE,
+    Header,
+    SipMessage,
+    delta_seconds,
+    parse_message,
+    response_to,
+    salvage,
+)
 from .sipuri import NameAddr, Params, SipParseError, SipUri, parse_name_addr, parse_uri
 
 __all__ = ["ALLOW", "BRANCH_LINGER", "BRANCH_TIMEOUT", "Binding", "Counters", "Registrar", "Send"]
@@ -20,6 +29,13 @@ BRANCH_LINGER = 32.0
 """Seconds a branch is kept after its final response, for retransmitted 2xx and a non-2xx ACK
 (RFC 3261 Timer D)."""
 _DIALOG_CREATING = frozenset({"INVITE", "SUBSCRIBE", "REFER"})
+
+
+MAX_CONTACTS = 10
+"""Bindings one address of record keeps (tabs, devices); a newer one evicts the oldest, as
+Kamailio's `max_contacts` does. The 200 to a REGISTER lists them all."""
+MAX_CONTACT_LENGTH = 1024
+"""Characters of one Contact a REGISTER may bind (longer: 400)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +100,14 @@ def _contact_key(uri: SipUri) -> str:
     # Parameters are left out: JsSIP registers `...;transport=ws` and puts `...;transport=ws;ob`
     # in its INVITE's Contact, the URI its peer then sends in-dialog requests to.
     return f"{uri.user or ''}@{uri.host_text.lower()}:{uri.port or ''}"
+
+
+def _wire(message: SipMessage) -> bytes | None:
+    """`message` as bytes, or None when our own parser (and a peer with our limits) would refuse it."""
+    if len(message.headers) > MAX_HEADER_FIELDS:
+        return None
+    data = message.serialize()
+    return data if len(data) <= MAX_MESSAGE_SIZE else None
 
 
 def _printable(text: str) -> str:
@@ -255,11 +279,14 @@ class Registrar:
         if msg.method in _DIALOG_CREATING and to_tag is None:
             out = out.with_first("Record-Route", f"<sip:{self._via_host};transport=ws;lr>")
         out = out.with_first("Via", f"SIP/2.0/WSS {self._via_host};branch={branch}")
+        wire = _wire(out)
+        if wire is None:  # our Via (and Record-Route) took it past what a peer accepts
+            return self._reply(msg, origin, 513, "Message Too Large")
         assert msg.method is not None
         if msg.method != "ACK":
             self._remember((branch, msg.method), _Branch(origin, target, uri, now + BRANCH_TIMEOUT), now)
         self._counts["relayed_requests"] += 1
-        return [Send(out.serialize(), target)]
+        return [Send(wire, target)]
 
     def _register(self, msg: SipMessage, flow: int, now: float) -> list[Send]:
         to_uri = msg.to_addr().uri
@@ -278,6 +305,8 @@ class Registrar:
         else:
             plan = []
             for contact in msg.contacts():
+                if len(str(contact)) > MAX_CONTACT_LENGTH:
+                    raise SipParseError(f"a Contact over {MAX_CONTACT_LENGTH} characters")
                 text = contact.param("expires")
                 seconds = expires if text is None else delta_seconds(text)
                 seconds = self._default_expires if seconds is None else min(seconds, self._max_expires)
@@ -321,8 +350,12 @@ class Registrar:
             return []
         # The same tag for a retransmission: derived from what identifies the request.
         tag = _digest(msg.get("Call-ID"), msg.get("From"), msg.get("Via"), msg.get("CSeq"))[:12]
+        wire = _wire(response_to(msg, status, reason, headers, tag))
+        if wire is None:
+            self._counts["dropped_malformed"] += 1
+            return []
         self._counts["replies"] += 1
-        return [Send(response_to(msg, status, reason, headers, tag).serialize(), flow)]
+        return [Send(wire, flow)]
 
     def _is_us(self, host: str, port: int | None) -> bool:
         return host.lower() == self._via.host.lower() and port == self._via.port
@@ -345,10 +378,14 @@ class Registrar:
             self._counts["dropped_responses"] += 1
             return []
         assert msg.status is not None
+        wire = _wire(rest)
+        if wire is None:
+            self._counts["dropped_responses"] += 1
+            return []
         if msg.status >= 200 and not entry.final:
             self._branches[key] = replace(entry, deadline=now + BRANCH_LINGER, final=True)
         self._counts["relayed_responses"] += 1
-        return [Send(rest.serialize(), entry.origin)]
+        return [Send(wire, entry.origin)]
 
     # Tables
 
@@ -396,6 +433,9 @@ class Registrar:
         keys.pop(key, None)
         keys[key] = None
         self._by_contact[key] = aor
+        while len(keys) > MAX_CONTACTS:  # one AOR's 200 lists them all: keep it small
+            self._counts["evicted_bindings"] += 1
+            self._unbind(aor, next(iter(keys)))
 
     def _unbind(self, aor: str, key: str) -> None:
         del self._table[aor, key]
