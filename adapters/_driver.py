@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import ssl
 
-from sansio_wss import Cause, Connection, Event, TransportAction
+from sansio_wss import Cause, Connection, ConnectionClosed, Event, TransportAction
 
-__all__ = ["Driver", "TLSInfo"]
+__all__ = ["ConnectionView", "Driver", "TLSInfo"]
 
 _READ = 65536
 _ABORT_CAUSES = frozenset(
@@ -234,3 +234,34 @@ class Driver:
         # for max_msg_chunks, however many TLS records it came in.
         if chunks:
             self._conn.receive_data(chunks[0] if len(chunks) == 1 else b"".join(chunks), now)
+
+
+class ConnectionView:
+    """What every socket-owning adapter's Connection shows of itself: its end, its addresses and
+    what TLS negotiated (the subclass sets `_driver`, `_remote` and `_local`)."""
+
+    __slots__ = ()
+
+    _driver: Driver
+    _remote: tuple[str, int]
+    _local: tuple[str, int]
+
+    @property
+    def closed(self) -> ConnectionClosed | None:
+        """The terminal event, once the connection has ended."""
+        return self._driver.connection.closed_event
+
+    @property
+    def remote_address(self) -> tuple[str, int]:
+        """The peer's (IP, port)."""
+        return self._remote
+
+    @property
+    def local_address(self) -> tuple[str, int]:
+        """Our (IP, port): the listener's address for an accepted connection."""
+        return self._local
+
+    @property
+    def tls(self) -> TLSInfo | None:
+        """What TLS negotiated (version, cipher, the peer's certificate), once its handshake is done."""
+        return self._driver.tls_info

@@ -19,7 +19,6 @@ from sansio_wss import (
     ClientConnection,
     Config,
     ConnectFailed,
-    ConnectionClosed,
     ConnectionClosedError,
     HandshakeRejected,
     InvalidSipMessage,
@@ -28,7 +27,7 @@ from sansio_wss import (
     TransportAction,
 )
 
-from ._driver import Driver, TLSInfo
+from ._driver import ConnectionView, Driver
 
 __all__ = ["Connection", "Message", "Selector", "Waker", "logger", "start_client"]
 
@@ -147,7 +146,7 @@ def _prepare(sock: socket.socket) -> tuple[tuple[str, int], tuple[str, int]]:
     return (local[0], local[1]), (remote[0], remote[1])
 
 
-class Connection:
+class Connection(ConnectionView):
     """One SIP-over-WSS connection, either role, for blocking code.
 
     `recv()` (or iteration) gives received messages in order; `send()` sends one,
@@ -231,26 +230,6 @@ class Connection:
         """The handshake's `Opened` event: resource, peer headers, raw request and reply."""
 
     # ------------------------------------------------------------------ public
-
-    @property
-    def closed(self) -> ConnectionClosed | None:
-        """The terminal event, once the connection has ended."""
-        return self._driver.connection.closed_event
-
-    @property
-    def remote_address(self) -> tuple[str, int]:
-        """The peer's (IP, port)."""
-        return self._remote
-
-    @property
-    def local_address(self) -> tuple[str, int]:
-        """Our (IP, port): the listener for an accepted connection."""
-        return self._local
-
-    @property
-    def tls(self) -> TLSInfo | None:
-        """What TLS negotiated (version, cipher, the peer's certificate), once its handshake is done."""
-        return self._driver.tls_info
 
     def recv(self, timeout: float | None = None) -> Message:
         """The next received message, waiting at most `timeout` seconds (None: no limit).

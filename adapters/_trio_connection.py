@@ -29,7 +29,7 @@ from sansio_wss import (
     TransportAction,
 )
 
-from ._driver import Driver, TLSInfo
+from ._driver import ConnectionView, Driver
 
 __all__ = ["Connection", "Message", "raw_socket"]
 
@@ -43,7 +43,7 @@ _FAIR_TURNS = 16  # calls of send()/recv() that did not wait, between two yields
 _log = logging.getLogger("sansio_wss.adapters.trio")
 
 
-class Connection:
+class Connection(ConnectionView):
     """One SIP-over-WSS connection, either role, for trio code.
 
     `recv()` (or `async for`) gives received messages in order; `send()` sends one;
@@ -126,26 +126,6 @@ class Connection:
         """The handshake's `Opened` event: resource, peer headers, raw request and reply."""
 
     # ----------------------------------------------------------------- public
-
-    @property
-    def closed(self) -> ConnectionClosed | None:
-        """The terminal event, once the connection has ended."""
-        return self._driver.connection.closed_event
-
-    @property
-    def remote_address(self) -> tuple[str, int]:
-        """The peer's (IP, port)."""
-        return self._remote
-
-    @property
-    def local_address(self) -> tuple[str, int]:
-        """Our (IP, port): the listener's address for an accepted connection."""
-        return self._local
-
-    @property
-    def tls(self) -> TLSInfo | None:
-        """What TLS negotiated (version, cipher, the peer's certificate), once its handshake is done."""
-        return self._driver.tls_info
 
     async def recv(self) -> Message:
         """The next received message; raises ConnectionClosedError once none will come."""
