@@ -511,6 +511,7 @@ class ConnectionMachine(RuleBasedStateMachine):
             return
         conn = self.conn
         before = conn.state
+        held = conn._held  # a peer's violation waiting for our answer: close() fails with its code
         bad = not sendable(code) or not is_unicode(reason) or len(reason.encode()) > 123
         self.step(
             lambda: conn.close(self.now, code, reason),
@@ -519,7 +520,11 @@ class ConnectionMachine(RuleBasedStateMachine):
         )
         if bad:
             return
-        if before is State.OPEN:
+        if before is State.OPEN and held is not None:
+            closed = conn.closed_event
+            assert closed is not None and closed.code == held[0]
+            assert [opcode for opcode, _, _ in self.last_frames] == [CLOSE]
+        elif before is State.OPEN:
             assert conn.state is State.CLOSING
             assert self.last_frames == [(CLOSE, True, code.to_bytes(2, "big") + reason.encode())]
         elif before is State.CONNECTING:
