@@ -26,6 +26,7 @@ from .events import (
 )
 from .table import ConnectionTable, Flow
 from .tls import TLSDomain
+from .trace import ConnectionTrace, TlsDetails, TraceConfig, TracePeer, Tracer, TraceStats
 
 __version__ = "0.1.0"
 
@@ -42,6 +43,7 @@ __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionTable",
+    "ConnectionTrace",
     "CrlfKeepalive",
     "Error",
     "Event",
@@ -59,6 +61,11 @@ __all__ = [
     "SipMessageReceived",
     "State",
     "TLSDomain",
+    "TlsDetails",
+    "TraceConfig",
+    "TracePeer",
+    "TraceStats",
+    "Tracer",
     "TransportAction",
     "__version__",
 ]

@@ -13,6 +13,7 @@ from .config import Config
 from .errors import LocalProtocolError
 from .events import Cause, HandshakeRejected, Opened
 from .sip import check_host, check_port, check_resource, parse_ws_uri
+from .trace import ConnectionTrace
 
 __all__ = ["ClientConnection"]
 
@@ -64,6 +65,9 @@ class ClientConnection(Connection):
         if parts is None:
             return
         head, whole, rest = parts
+        trace = self._trace
+        if trace is not None:
+            trace.reply(whole)
         try:
             status, reason, headers = check_reply(head, self._key)
         except HttpError as exc:
@@ -77,8 +81,16 @@ class ClientConnection(Connection):
         self._move(Trigger.OPENED)
         self._events.append(Opened(SUBPROTOCOL, self._resource, headers, self._request_bytes, whole))
         self._request_bytes = b""
+        if trace is not None:
+            trace.opened(now)
         if rest:
             self._receive_frames(rest, now)
+
+    def attach_trace(self, trace: ConnectionTrace) -> None:
+        """Report to `trace` from now on, starting with the upgrade request already queued."""
+        super().attach_trace(trace)
+        if self._request_bytes:
+            trace.request(self._request_bytes)
 
     def _head_error(self, status: int, detail: str, now: float) -> None:
         self._drop(detail, now, Cause.HANDSHAKE_FAILED)

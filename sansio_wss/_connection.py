@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from typing import TYPE_CHECKING
 
 from ._frames import (
     BINARY,
@@ -20,6 +21,9 @@ from .config import Config
 from .errors import ConnectionClosedError, LocalProtocolError
 from .events import Cause, CloseReceived, ConnectionClosed, Event
 from .sip import is_text
+
+if TYPE_CHECKING:
+    from .trace import ConnectionTrace
 
 __all__ = ["Connection"]
 
@@ -62,6 +66,7 @@ class Connection(FrameReader):
         "_out",
         "_sent_close",
         "_state",
+        "_trace",
     )
 
     def __init__(self, config: Config, now: float, client: bool) -> None:
@@ -81,6 +86,7 @@ class Connection(FrameReader):
         self._close_cause = Cause.LOCAL_CLOSED
         self._closed: ConnectionClosed | None = None
         self._masks = MaskSource() if client else None
+        self._trace: ConnectionTrace | None = None
 
     # ----------------------------------------------------------------- outputs
 
@@ -98,6 +104,20 @@ class Connection(FrameReader):
     def config(self) -> Config:
         """The configuration this connection runs with."""
         return self._config
+
+    @property
+    def is_client(self) -> bool:
+        """True for the client role (a connection we opened)."""
+        return self._masks is not None
+
+    @property
+    def trace(self) -> ConnectionTrace | None:
+        """The connection's tracing, once `Tracer.attach()` gave it one."""
+        return self._trace
+
+    def attach_trace(self, trace: ConnectionTrace) -> None:
+        """Report to `trace` from now on (`Tracer.attach()` calls this)."""
+        self._trace = trace
 
     @property
     def closed_event(self) -> ConnectionClosed | None:
@@ -265,6 +285,8 @@ class Connection(FrameReader):
             self._queue(opcode, payload)
         self._last_msg = now
         self._unanswered = False
+        if self._trace is not None:
+            self._trace.sent(payload, now)
         if self._held is not None:
             self._fail_held(now)  # the answer to the peer's last messages is out: fail now
 
@@ -344,6 +366,8 @@ class Connection(FrameReader):
         event = ConnectionClosed(code, reason, clean, cause, status, detail)
         self._closed = event
         self._events.append(event)
+        if self._trace is not None:
+            self._trace.closed(event, now)
         self._pong_deadline = None
         self._handshake_deadline = None
         self._held = None

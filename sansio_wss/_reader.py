@@ -39,6 +39,7 @@ from .events import Cause, PingReceived, PongReceived, SipMessageReceived
 if TYPE_CHECKING:
     from .config import Config
     from .events import ConnectionClosed, Event
+    from .trace import ConnectionTrace
 
 __all__ = ["HOLD_FAILURE", "FrameReader"]
 
@@ -94,6 +95,7 @@ class FrameReader:
         _config: Config
         _closed: ConnectionClosed | None
         _close_sent: bool
+        _trace: ConnectionTrace | None
 
         def _fail(self, code: int, detail: str, now: float, cause: Cause | None = None) -> None: ...
         def _queue(self, opcode: int, payload: bytes) -> None: ...
@@ -141,6 +143,7 @@ class FrameReader:
         from_bytes = int.from_bytes
         partial = self._partial
         self._partial = None
+        trace = self._trace
         try:
             while end - pos >= 2:
                 b0 = buf[pos]
@@ -207,6 +210,8 @@ class FrameReader:
                                 raise Violation(1007, "text message is not UTF-8") from None
                         if is_sip(payload) is not None:
                             events_append(new_sip_message(payload, b0 == 0x82))
+                            if trace is not None:
+                                trace.received(payload, now)
                         else:
                             self._deliver(payload, b0 & 0x0F, now)
                         delivered = True
@@ -363,6 +368,8 @@ class FrameReader:
         """Hand one whole message to the SIP layer; answer a CRLF keepalive."""
         event, reply = sip.receive(message, opcode == BINARY)
         self._events.append(event)
+        if self._trace is not None and type(event) is SipMessageReceived:
+            self._trace.received(message, now)
         self._last_msg = now
         if reply is not None and not self._close_sent:
             self._queue(opcode, reply)

@@ -46,6 +46,9 @@ class ServerConnection(Connection):
         self._handshake_deadline = None
         self._move(Trigger.OPENED)
         self._events.append(Opened(SUBPROTOCOL, request.resource, request.headers, request.raw, response))
+        if self._trace is not None:
+            self._trace.reply(response)
+            self._trace.opened(now)
 
     def reject(self, status: int, now: float, headers: Headers = (), body: bytes | None = None) -> None:
         """Refuse the pending request with an HTTP `status` (4xx or 5xx) and optional body."""
@@ -82,6 +85,8 @@ class ServerConnection(Connection):
         """End without a WebSocket: write the HTTP reply, half-close, and wait (bounded by
         `close_timeout`) for the client to close, so that it reads the reply, not a reset."""
         self._out.append(reply)
+        if self._trace is not None:
+            self._trace.reply(reply)
         self._finish(Trigger.FAIL, 1006, "", cause, detail, now, status=status, clean=clean)
         self._close_deadline = now + self._config.close_timeout
         self._action = TransportAction.HALF_CLOSE
@@ -95,6 +100,8 @@ class ServerConnection(Connection):
         if parts is None:
             return
         head, whole, rest = parts
+        if self._trace is not None:
+            self._trace.request(whole)
         if rest:
             self._refuse(400, "data received before the handshake completed", now, Cause.HANDSHAKE_FAILED)
             return
