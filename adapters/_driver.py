@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import contextlib
 import ssl
+import time
 
-from sansio_wss import Cause, Connection, ConnectionClosed, Event, TransportAction
+from sansio_wss import Cause, Connection, ConnectionClosed, ConnectionTrace, Event, TransportAction
+
+from ._tls import tls_details
 
 __all__ = ["ConnectionView", "Driver", "TLSInfo"]
 
@@ -57,6 +60,7 @@ class Driver:
         "_server_name",
         "_tls",
         "_tls_deadline",
+        "_trace",
         "tls_info",
     )
 
@@ -82,6 +86,7 @@ class Driver:
         self._send_expired = False
         self.tls_info: TLSInfo | None = None
         """Filled in once the TLS handshake is done."""
+        self._trace: ConnectionTrace | None = None
 
     @property
     def connection(self) -> Connection:
@@ -101,6 +106,14 @@ class Driver:
         return self._send_expired or (closed is not None and closed.cause in _ABORT_CAUSES)
 
     # ------------------------------------------------------------------ inputs
+
+    def attach_trace(self, remote: tuple[str, int], local: tuple[str, int], now: float) -> None:
+        """Trace the connection if its config has a tracer: the adapter calls this once it
+        knows both ends' (IP, port), before `start` (a socket reset before it could tell them
+        is not traced)."""
+        tracer = self._conn.config.tracer
+        if tracer is not None and self._trace is None and remote[0] and local[0]:
+            self._trace = tracer.attach(self._conn, remote=remote, local=local, now=now, wall=time.time())
 
     def start(self, now: float) -> None:
         """Begin the TLS handshake (a client's ClientHello is then in `data_to_send()`)."""
@@ -228,6 +241,8 @@ class Driver:
             return
         self._tls_deadline = None
         self.tls_info = TLSInfo(self._tls, self._server_name)
+        if self._trace is not None:
+            self._trace.tls(tls_details(self._tls))
 
     def _feed(self, chunks: list[bytes], now: float) -> None:
         # All the plaintext of one socket read goes to the core in one call: one chunk

@@ -203,6 +203,7 @@ class Connection(ConnectionView):
         both in the I/O thread under the connection's lock; `on_end` runs once the socket is
         closed. Without `deliver`, messages wait in the connection for `recv()`."""
         self._local, self._remote = _prepare(sock)
+        driver.attach_trace(self._remote, self._local, time.monotonic())
         self._sock = sock
         self._driver = driver
         self._on_open = on_open

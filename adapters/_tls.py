@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import re
 import ssl
+import weakref
 from collections.abc import Iterable
 
-from sansio_wss import Config
+from sansio_wss import Config, TlsDetails
 from sansio_wss.sip import WsUri, parse_ws_uri
 from sansio_wss.table import normalize_address
 from sansio_wss.tls import TLSDomain, choose_client_domain, choose_server_domain
+from sansio_wss.x509 import certificate_names
 
-__all__ = ["TLSContexts", "client_target", "context_for"]
+__all__ = ["TLSContexts", "client_target", "context_for", "tls_details"]
+
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.DOTALL)
+# What each context built from a domain says about us: (domain name, our subject, our issuer).
+_OURS: weakref.WeakKeyDictionary[ssl.SSLContext, tuple[str, str | None, str | None]] = (
+    weakref.WeakKeyDictionary()
+)
 
 _VERSIONS = {
     "TLSv1": ssl.TLSVersion.TLSv1,
@@ -52,7 +62,45 @@ def context_for(domain: TLSDomain) -> ssl.SSLContext:
     # WebSocket has its own closing handshake; a peer that skips close_notify
     # (OpenSIPS and Kamailio do) is not an attack on us.
     context.options |= getattr(ssl, "OP_IGNORE_UNEXPECTED_EOF", 0)
+    _OURS[context] = (domain.name, *_own_names(domain.certificate))
     return context
+
+
+def _own_names(path: str | None) -> tuple[str | None, str | None]:
+    """Subject and issuer of the first certificate in a PEM file (the one TLS presents)."""
+    if path is None:
+        return None, None
+    with open(path, "rb") as file:
+        found = _PEM.search(file.read())
+    return (None, None) if found is None else _names(ssl.PEM_cert_to_DER_cert(found.group().decode("ascii")))
+
+
+def _names(der: bytes | None) -> tuple[str | None, str | None]:
+    if der is not None:
+        with contextlib.suppress(ValueError):
+            return certificate_names(der)
+    return None, None
+
+
+def tls_details(tls: ssl.SSLObject) -> TlsDetails:
+    """What a finished TLS handshake established, for tracing: version, cipher, and both
+    certificates' subject and issuer, labelled by TLS role (the client's, the server's)."""
+    domain, own_subject, own_issuer = _OURS.get(tls.context, (None, None, None))
+    peer_subject, peer_issuer = _names(tls.getpeercert(binary_form=True))
+    cipher = tls.cipher()
+    if tls.server_side:
+        client, server = (peer_subject, peer_issuer), (own_subject, own_issuer)
+    else:
+        client, server = (own_subject, own_issuer), (peer_subject, peer_issuer)
+    return TlsDetails(
+        version=tls.version(),
+        cipher=cipher[0] if cipher else None,
+        client_subject=client[0],
+        client_issuer=client[1],
+        server_subject=server[0],
+        server_issuer=server[1],
+        domain=domain,
+    )
 
 
 def client_target(

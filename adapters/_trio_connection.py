@@ -103,6 +103,7 @@ class Connection(ConnectionView):
             self._local = sock.getsockname()[:2]
         except OSError:  # already reset: the first read says so
             pass
+        driver.attach_trace(self._remote, self._local, trio.current_time())
         self._messages: collections.deque[Message] = collections.deque()
         self._arrival = trio.lowlevel.ParkingLot()  # recv() waits here
         self._room = trio.lowlevel.ParkingLot()  # the reader waits here while the queue is full

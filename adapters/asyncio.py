@@ -217,6 +217,7 @@ class _Protocol(asyncio.BufferedProtocol):
         self.driver = driver
         self._live = True
         Connection.__init__(self.conn, self)
+        driver.attach_trace(self.remote, self.local, now)
         driver.start(now)
         self.flush()
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .errors import ConfigError
+from .trace import Tracer
 
 __all__ = ["Config", "HttpPage"]
 
@@ -131,6 +132,11 @@ class Config:
     with `Connection: close`; a plain GET of another path then gets 404 (without pages,
     400 as for any request that is not an upgrade). Ours only: OpenSIPS serves no pages."""
 
+    tracer: Tracer | None = field(default=None, compare=False)
+    """Trace every connection made with this config (OpenSIPS `trace_destination` with
+    `trace_on`): the adapters attach each connection to it with its addresses. None, the
+    default, traces nothing. Not part of equality: a live object, not a setting."""
+
     def __post_init__(self) -> None:
         _check_int("port", self.port, 1, 65535)
         _check_int("max_handshake_size", self.max_handshake_size, 256, 1 << 24)
@@ -154,6 +160,8 @@ class Config:
             raise ConfigError("pages: HttpPage objects")
         if len({page.resource for page in self.pages}) != len(self.pages):
             raise ConfigError("pages: one page per resource")
+        if self.tracer is not None and not isinstance(self.tracer, Tracer):
+            raise ConfigError("tracer: a sansio_wss.Tracer")
 
     @classmethod
     def from_opensips(cls, params: Mapping[str, Any], **overrides: Any) -> Config:
