@@ -1,16 +1,18 @@
-"""`python -m sansio_wss`: the command line: `demo`, `serve`, `probe`, `walkthrough`."""
+"""`python -m sansio_wss`: the command line: `demo`, `serve`, `trace`, `probe`, `walkthrough`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import re
+import sys
 from collections.abc import Sequence
 
 from sansio_wss import Config, ConfigError
+from sansio_wss.hep import PayloadFormat
 from sansio_wss.sip import parse_ws_uri
 
-from . import probe
+from . import probe, tracing
 
 __all__ = ["main"]
 
@@ -21,6 +23,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("demo", help="a registrar and one client per adapter, printed as a transcript")
     _serve_parser(commands.add_parser("serve", help="run a registrar or echo server on WSS listeners"))
+    trace_help = "switch a running serve's HEP tracing on or off, or show its state (wss_trace)"
+    tracing.add_arguments(commands.add_parser("trace", help=trace_help))
     probe_help = "check a WSS server: TLS, the upgrade, OPTIONS round trips"
     probe.add_arguments(commands.add_parser("probe", help=probe_help))
     commands.add_parser("walkthrough", help="drive a client and a server core by hand, printing every step")
@@ -45,8 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--workers: at least 1")
         if args.workers > 1 and any(port == 0 for _, port in listeners):
             parser.error("--workers: the listeners need fixed ports")
-        options = ServeOptions(listeners, args.cert, args.key, args.adapter, args.app, config, args.workers)
-        return serve(options)
+        trace = _trace_options(parser, args)
+        options = ServeOptions(
+            listeners, args.cert, args.key, args.adapter, args.app, config, args.workers, trace
+        )
+        try:
+            return serve(options)
+        except OSError as exc:  # the control socket is taken, or a listener's port
+            print(f"serve: {exc}", file=sys.stderr)
+            return 1
+    if args.command == "trace":
+        return tracing.run(args)
     if args.command == "probe":
         return probe.run(args)
     if args.command == "demo":
@@ -67,6 +80,12 @@ def _serve_parser(serve: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=1, metavar="N", help="processes on the same ports (SO_REUSEPORT)"
     )
     _config_arguments(serve)
+    trace = serve.add_argument_group("HEP tracing")
+    trace.add_argument("--trace", metavar="udp:HOST:PORT", help="send HEPv3 traces there (or tcp:HOST:PORT)")
+    trace.add_argument("--trace-format", choices=("homer5", "json"), default="homer5", help="event payloads")
+    trace.add_argument("--capture-id", type=int, default=1, metavar="N", help="HEP capture agent id")
+    trace.add_argument("--trace-off", action="store_true", help="start with tracing off")
+    trace.add_argument("--control", metavar="PATH", help="the trace control socket (default: per user)")
     serve.add_argument("--verbose", action="store_true", help="log connections and failures")
 
 
@@ -102,6 +121,25 @@ def _config(args: argparse.Namespace, **fixed: object) -> Config:
         if value is not None:
             values[name] = value or None
     return Config(**values)  # type: ignore[arg-type]
+
+
+def _trace_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tracing.TraceOptions | None:
+    if args.trace is None:
+        for given, name in ((args.trace_off, "--trace-off"), (args.control, "--control")):
+            if given:
+                parser.error(f"{name} goes with --trace")
+        return None
+    if not re.fullmatch(r"(udp|tcp):(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):\d{1,5}", args.trace):
+        parser.error(f"--trace {args.trace}: udp:HOST:PORT or tcp:HOST:PORT (IPv6 in [])")
+    if not 0 <= args.capture_id <= 0xFFFFFFFF:
+        parser.error("--capture-id: 0 to 4294967295")
+    return tracing.TraceOptions(
+        destination=args.trace,
+        payload_format=PayloadFormat(args.trace_format),
+        capture_id=args.capture_id,
+        on=not args.trace_off,
+        control=args.control or tracing.default_control_path(),
+    )
 
 
 def _listener(parser: argparse.ArgumentParser, uri: str) -> tuple[str, int]:

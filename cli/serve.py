@@ -14,7 +14,7 @@ import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TextIO
 
 from sansio_wss import Config, ConnectionClosedError, HttpPage, NoRoute, TLSDomain
@@ -22,6 +22,7 @@ from sansio_wss.adapters._endpoint import Incoming, Stats
 
 from .apps import App, Echo, Outgoing
 from .certs import generate
+from .tracing import ControlServer, TraceOptions, handle_switch_signals, tracing
 
 __all__ = ["ServeOptions", "serve", "test_page"]
 
@@ -41,6 +42,8 @@ class ServeOptions:
     config: Config
     workers: int = 1
     """Processes serving the same listeners (SO_REUSEPORT); each has its own app state."""
+    trace: TraceOptions | None = None
+    """HEP tracing: each process ships its own packets; the control socket switches them all."""
     out: TextIO = sys.stdout
 
 
@@ -72,37 +75,65 @@ def serve(options: ServeOptions) -> int:
 
 
 def _serve_one(options: ServeOptions, domain: TLSDomain, worker: int | None) -> None:
-    host, port = options.listeners[0]
-    app = make_app(options.app, f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
     runner = {"asyncio": _run_asyncio, "trio": _run_trio, "sync": _run_sync}[options.adapter]
-    stats = runner(options, domain, app, worker)
     who = "" if worker is None else f"worker {worker} "
-    print(f"{who}stopped: {stats.as_dict()}", file=options.out, flush=True)
+    trace = options.trace
+    with contextlib.ExitStack() as stack:
+        if trace is not None:
+            tracer, collector = stack.enter_context(tracing(trace))
+            options = replace(options, config=options.config.replace(tracer=tracer))
+            if worker is None:  # one process: it answers trace commands itself
+
+                def switch(on: bool) -> None:
+                    tracer.on = on
+
+                stack.enter_context(ControlServer(trace.control, lambda: tracer.on, switch))
+        stats = runner(options, domain, worker)
+        print(f"{who}stopped: {stats.as_dict()}", file=options.out, flush=True)
+        if trace is not None:
+            print(f"{who}tracing: {tracer.stats} {collector.stats}", file=options.out, flush=True)
 
 
 def _supervise(options: ServeOptions, domain: TLSDomain) -> int:
     """Fork the workers (before any thread or event loop exists), pass SIGINT and SIGTERM on
-    to them, and wait for them."""
+    to them, and wait for them; answer trace commands by signalling them (SIGUSR1, SIGUSR2)."""
     context = multiprocessing.get_context("fork")
     workers = [
         context.Process(target=_serve_one, args=(options, domain, number), name=f"serve worker {number}")
         for number in range(options.workers)
     ]
 
-    def stop(number: int, frame: object) -> None:
+    def signal_workers(number: int) -> None:
         for process in workers:
             if process.pid is not None and process.exitcode is None:
-                os.kill(process.pid, signal.SIGTERM)
+                os.kill(process.pid, number)
+
+    def stop(number: int, frame: object) -> None:
+        signal_workers(signal.SIGTERM)
+
+    tracing_on = [options.trace is not None and options.trace.on]
+
+    def switch(on: bool) -> None:
+        tracing_on[0] = on
+        signal_workers(signal.SIGUSR1 if on else signal.SIGUSR2)
 
     previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for process in workers:
-            process.start()
-        for process in workers:
-            process.join()
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
+    with contextlib.ExitStack() as stack:
+        control = None
+        if options.trace is not None:  # bound before the fork: commands wait in its backlog
+            control = ControlServer(options.trace.control, lambda: tracing_on[0], switch)
+            stack.callback(control.close)
+            stack.enter_context(handle_switch_signals(switch))
+        try:
+            for process in workers:
+                process.start()
+            if control is not None:
+                control.start()
+            for process in workers:
+                process.join()
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
     return 0 if all(process.exitcode == 0 for process in workers) else 1
 
 
@@ -131,11 +162,27 @@ def _announce(options: ServeOptions, addresses: Sequence[tuple[str, int]], worke
             file=options.out,
             flush=True,
         )
+    trace = options.trace
+    if trace is not None:
+        state = "on" if trace.on else "off"
+        print(
+            f"tracing: HEP to {trace.destination} ({trace.payload_format.value}, capture id "
+            f"{trace.capture_id}), {state}; switch with: python -m sansio_wss trace on|off "
+            f"--control {trace.control}",
+            file=options.out,
+            flush=True,
+        )
 
 
 def _stopping(options: ServeOptions, worker: int | None) -> None:
     who = "" if worker is None else f"worker {worker} "
     print(f"{who}stopping: closing every connection with 1001", file=options.out, flush=True)
+
+
+def _app(options: ServeOptions, address: tuple[str, int]) -> App:
+    """The app, answering as the first listener's address (its real port when given 0)."""
+    host, port = address
+    return make_app(options.app, f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
 
 
 def _replies(app: App, incoming: Incoming[Any], now: float) -> Sequence[Outgoing]:
@@ -179,7 +226,7 @@ async def _pump(endpoint: _AsyncEndpoint, app: App, clock: Callable[[], float]) 
         await send_all(incoming, _replies(app, incoming, clock()), retry=True)
 
 
-def _run_asyncio(options: ServeOptions, domain: TLSDomain, app: App, worker: int | None) -> Stats:
+def _run_asyncio(options: ServeOptions, domain: TLSDomain, worker: int | None) -> Stats:
     from sansio_wss.adapters import asyncio as wss  # noqa: PLC0415
 
     async def main() -> Stats:
@@ -192,6 +239,7 @@ def _run_asyncio(options: ServeOptions, domain: TLSDomain, app: App, worker: int
                 await endpoint.listen(h, p, reuse_port=worker is not None) for h, p in options.listeners
             ]
             _announce(options, addresses, worker)
+            app = _app(options, addresses[0])
 
             task = asyncio.ensure_future(_pump(endpoint, app, loop.time))
             await stop.wait()
@@ -204,7 +252,7 @@ def _run_asyncio(options: ServeOptions, domain: TLSDomain, app: App, worker: int
     return asyncio.run(main())
 
 
-def _run_trio(options: ServeOptions, domain: TLSDomain, app: App, worker: int | None) -> Stats:
+def _run_trio(options: ServeOptions, domain: TLSDomain, worker: int | None) -> Stats:
     import trio  # noqa: PLC0415
 
     from sansio_wss.adapters import trio as wss  # noqa: PLC0415
@@ -215,6 +263,7 @@ def _run_trio(options: ServeOptions, domain: TLSDomain, app: App, worker: int | 
                 await endpoint.listen(h, p, reuse_port=worker is not None) for h, p in options.listeners
             ]
             _announce(options, addresses, worker)
+            app = _app(options, addresses[0])
 
             with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
                 async with trio.open_nursery() as nursery:
@@ -228,7 +277,7 @@ def _run_trio(options: ServeOptions, domain: TLSDomain, app: App, worker: int | 
     return trio.run(main)
 
 
-def _run_sync(options: ServeOptions, domain: TLSDomain, app: App, worker: int | None) -> Stats:
+def _run_sync(options: ServeOptions, domain: TLSDomain, worker: int | None) -> Stats:
     import time  # noqa: PLC0415
 
     from sansio_wss.adapters import sync as wss  # noqa: PLC0415
@@ -239,6 +288,7 @@ def _run_sync(options: ServeOptions, domain: TLSDomain, app: App, worker: int | 
         with wss.Endpoint(tls=[domain], config=options.config) as endpoint:
             addresses = [endpoint.listen(h, p, reuse_port=worker is not None) for h, p in options.listeners]
             _announce(options, addresses, worker)
+            app = _app(options, addresses[0])
 
             def send_all(incoming: Incoming[Any], outs: Sequence[Outgoing], retry: bool) -> None:
                 for out in outs:

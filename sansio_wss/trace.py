@@ -31,6 +31,7 @@ __all__ = [
     "TracePeer",
     "TraceStats",
     "Tracer",
+    "parse_trace_mode",
 ]
 
 Address = tuple[str, int]
@@ -166,15 +167,8 @@ class Tracer:
         self._connections = self._filtered = self._packets = self._lost = 0
 
     def set_mode(self, trace_mode: str) -> None:
-        """Switch tracing as OpenSIPS's `wss_trace trace_mode=...` does: `on` or `off`, case
-        and trailing letters ignored (`On`, `OFFline`); ValueError otherwise."""
-        mode = trace_mode.lower()
-        if mode.startswith("off"):
-            self.on = False
-        elif mode.startswith("on"):
-            self.on = True
-        else:
-            raise ValueError("trace_mode should be 'on' or 'off'")
+        """Switch tracing as OpenSIPS's `wss_trace trace_mode=...` does (`parse_trace_mode`)."""
+        self.on = parse_trace_mode(trace_mode)
 
     @property
     def status(self) -> str:
@@ -228,6 +222,17 @@ class Tracer:
             self._lost += 1
         else:
             self._packets += 1
+
+
+def parse_trace_mode(trace_mode: str) -> bool:
+    """`wss_trace`'s `trace_mode`: True for `on`, False for `off`, case and trailing letters
+    ignored as OpenSIPS ignores them (`On`, `OFFline`); ValueError for anything else."""
+    mode = trace_mode.lower()
+    if mode.startswith("off"):
+        return False
+    if mode.startswith("on"):
+        return True
+    raise ValueError("trace_mode should be 'on' or 'off'")
 
 
 class ConnectionTrace:

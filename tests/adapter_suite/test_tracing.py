@@ -4,19 +4,17 @@ costs SIP nothing."""
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 from adapter_helpers import REGISTER, certs, client_domain, server_domain, wait_for
 from harness import ADAPTERS, Harness, harness_for
-from hep_decoder import fields, number
+from hep_wire import TcpCollector, UdpCollector, fields, number
 
 from sansio_wss import Config, TLSDomain, TraceConfig, TracePeer, Tracer
 from sansio_wss.adapters import HepCollector
@@ -29,53 +27,6 @@ JSON = TraceConfig(payload_format=PayloadFormat.JSON)
 @pytest.fixture(params=ADAPTERS)
 def harness(request: pytest.FixtureRequest) -> Harness:
     return harness_for(request.param)
-
-
-class UdpCollector:
-    """A HEP collector on a UDP socket: one datagram, one packet."""
-
-    def __init__(self) -> None:
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(3.0)
-        self.destination = f"udp:127.0.0.1:{self.sock.getsockname()[1]}"
-
-    def packets(self, count: int) -> list[bytes]:
-        return [self.sock.recv(65535) for _ in range(count)]
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class TcpCollector:
-    """A HEP collector on a TCP listener: packets cut out of the stream by their length field."""
-
-    def __init__(self) -> None:
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.destination = f"tcp:127.0.0.1:{self.listener.getsockname()[1]}"
-        self.received: list[bytes] = []
-        self._thread = threading.Thread(target=self._read, name="test TCP collector")
-        self._thread.start()
-
-    def _read(self) -> None:
-        self.listener.settimeout(10.0)
-        with contextlib.suppress(OSError), self.listener.accept()[0] as conn:
-            buffer = b""
-            while chunk := conn.recv(65536):
-                buffer += chunk
-                while len(buffer) >= 6 and len(buffer) >= int.from_bytes(buffer[4:6], "big"):
-                    size = int.from_bytes(buffer[4:6], "big")
-                    assert buffer[:4] == b"HEP3" and size >= 6
-                    self.received.append(buffer[:size])
-                    buffer = buffer[size:]
-
-    def packets(self, count: int) -> list[bytes]:
-        assert wait_for(lambda: len(self.received) >= count), self.received
-        return self.received[:count]
-
-    def close(self) -> None:
-        self.listener.close()
-        self._thread.join(10.0)
 
 
 Collector = UdpCollector | TcpCollector

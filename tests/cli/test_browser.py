@@ -18,7 +18,7 @@ import urllib.request
 
 import pytest
 import websockets
-from test_serve import served
+from serve_helpers import served
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = (

@@ -8,7 +8,7 @@ import json
 
 import hep_samples
 import pytest
-from hep_decoder import decode, fields, number
+from hep_wire import decode, fields, number
 
 from sansio_wss.hep import IP_PROTO_WS, PROTO_NET, PROTO_SIP, HepPacket, PayloadFormat, net_payload
 

@@ -8,7 +8,7 @@ import json
 
 import hep_samples
 import pytest
-from hep_decoder import decode, fields, number
+from hep_wire import decode, fields, number
 from hypothesis import given
 from hypothesis import strategies as st
 from wire import BINARY, CLOSE, KEY, REGISTER, REQUEST, TEXT, close_body, frame, reply_101, request

@@ -14,11 +14,12 @@ from types import ModuleType
 
 import pytest
 
-from sansio_wss import ClientConnection, LocalProtocolError
+from sansio_wss import Cause, ClientConnection, Config, LocalProtocolError, Opened, ServerConnection, State
 from sansio_wss.cli.registrar import Registrar
 from sansio_wss.cli.sipmsg import MAX_HEADER_FIELDS, MAX_MESSAGE_SIZE, parse_message, salvage
 from sansio_wss.cli.sipuri import SipParseError
 from sansio_wss.sip import parse_ws_uri, sip_destination
+from sansio_wss.trace import TlsDetails, TraceConfig, Tracer
 
 FUZZ = Path(__file__).resolve().parents[2] / "fuzz"
 
@@ -152,3 +153,69 @@ def test_register_replies_parse_however_many_bindings(count: int, padding: int) 
     for index in range(count):
         (reply,) = registrar.received(_register(index, padding), 1, 0.0)
         assert parse_message(reply.message).status in (200, 400, 403, 500)
+
+
+# fuzz_connection, traced mode, first seconds: a string that cannot be UTF-8 (a lone surrogate)
+# in what the trace writes (TlsDetails, the `protocol` of `attach`) makes `net_payload` raise
+# UnicodeEncodeError outside the `try` of `Tracer._send`. The core takes it for a bug of its own
+# and fails the connection with 1011 (INTERNAL_ERROR), or the exception escapes `receive_eof`
+# and `receive_data` (the CLOSED packet fails again inside `_finish`). Tracing must change nothing.
+
+_TRACE_SURROGATE = pytest.mark.xfail(
+    strict=True, reason="trace-surrogate: a trace payload that fails to encode fails the connection"
+)
+
+
+def _traced_server(details: TlsDetails | None = None, protocol: str = "WSS") -> ServerConnection:
+    """A server connection traced with `details` and `protocol` in its packets."""
+    tracer = Tracer(lambda packet: None, TraceConfig(), seed=1)
+    conn = ServerConnection(0.0, Config())
+    trace = tracer.attach(
+        conn, remote=("192.0.2.7", 50123), local=("198.51.100.1", 443), now=0.0, wall=1.8e9, protocol=protocol
+    )
+    if details is not None:
+        trace.tls(details)
+    return conn
+
+
+def _chrome_request() -> bytes:
+    request: bytes = _fuzz_module("_samples").CHROME_REQUEST
+    return request
+
+
+def _fuzz_module(name: str) -> ModuleType:
+    """A module of fuzz/ (top-level modules, not a package)."""
+    if str(FUZZ) not in sys.path:
+        sys.path.insert(0, str(FUZZ))
+    return importlib.import_module(name)
+
+
+@_TRACE_SURROGATE
+def test_tls_details_that_are_not_unicode_do_not_fail_the_connection() -> None:
+    conn = _traced_server(TlsDetails(version="TLSv1.3", cipher="\ud800"))
+    conn.receive_data(_chrome_request(), 1.0)
+    assert [type(event) for event in conn.events()] == [Opened]
+    assert conn.state is State.OPEN
+
+
+@_TRACE_SURROGATE
+def test_a_trace_that_fails_to_encode_never_escapes_receive_eof() -> None:
+    conn = _traced_server(TlsDetails(client_subject="/CN=\udcff"))
+    conn.receive_eof(1.0)
+    closed = conn.closed_event
+    assert closed is not None and closed.cause is Cause.EOF
+
+
+@_TRACE_SURROGATE
+def test_a_trace_that_fails_to_encode_never_escapes_receive_data() -> None:
+    conn = _traced_server(protocol="W\ud800")
+    conn.receive_data(_chrome_request(), 1.0)
+    assert conn.state is State.OPEN
+
+
+@_TRACE_SURROGATE
+def test_fuzz_connection_traces_lone_surrogates_again() -> None:
+    """The harness stops an input at the first TlsDetails with a lone surrogate (`Stop`, known
+    issue trace-surrogate); once fixed, that filter goes and this passes."""
+    source = (FUZZ / "fuzz_connection.py").read_text()
+    assert 'raise Stop("trace-surrogate")' not in source
