@@ -8,8 +8,8 @@ event the two ways OpenSIPS does (HOMER5: the values joined with `:`; JSON: cJSO
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
-import math
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +18,7 @@ __all__ = [
     "IP_PROTO_WS",
     "PROTO_NET",
     "PROTO_SIP",
+    "HepFlow",
     "HepPacket",
     "PayloadFormat",
     "net_payload",
@@ -72,50 +73,109 @@ class HepPacket:
     def encode(self) -> bytes:
         """The packet's bytes. Raises ValueError for values a chunk cannot hold, and for a
         packet over 65,535 bytes (the caller may cut the payload and try again)."""
-        source = ipaddress.ip_address(self.source[0])
-        destination = ipaddress.ip_address(self.destination[0])
-        if source.version != destination.version:
+        flow = HepFlow(
+            source=self.source,
+            destination=self.destination,
+            proto_type=self.proto_type,
+            capture_id=self.capture_id,
+            ip_proto=self.ip_proto,
+            correlation_id=self.correlation_id,
+            extra_correlation=self.extra_correlation,
+            auth_key=self.auth_key,
+        )
+        return flow.encode(self.time, self.payload)
+
+
+class HepFlow:
+    """What every packet of one direction of one connection shares, laid out once as bytes:
+    `encode(time, payload)` then only adds the time and the payload (`HepPacket`'s layout)."""
+
+    __slots__ = ("_after", "_before", "_tail")
+
+    def __init__(
+        self,
+        *,
+        source: tuple[str, int],
+        destination: tuple[str, int],
+        proto_type: int,
+        capture_id: int = 1,
+        ip_proto: int = IP_PROTO_WS,
+        correlation_id: str | None = None,
+        extra_correlation: str | None = None,
+        auth_key: bytes | None = None,
+    ) -> None:
+        """Raises ValueError for values a chunk cannot hold (see `HepPacket`'s fields)."""
+        src_version, src_packed = _address(source[0])
+        dst_version, dst_packed = _address(destination[0])
+        if src_version != dst_version:
             raise ValueError("source and destination must be the same IP version")
-        if not 0 <= self.proto_type <= 255 or not 0 <= self.ip_proto <= 255:
+        if not 0 <= proto_type <= 255 or not 0 <= ip_proto <= 255:
             raise ValueError("proto_type and ip_proto are 8-bit")
-        if not 0 <= self.capture_id <= 0xFFFFFFFF:
+        if not 0 <= capture_id <= 0xFFFFFFFF:
             raise ValueError("capture_id is 32-bit")
-        if not math.isfinite(self.time) or self.time < 0:
-            raise ValueError("time is seconds since the epoch")
-        seconds = int(self.time)
-        micros = min(round((self.time - seconds) * 1e6), 999_999)
-        v6 = source.version == 6
-        chunks = [
-            _chunk(1, struct.pack("!B", _FAMILY[source.version])),
-            _chunk(2, struct.pack("!B", self.ip_proto)),
-            _chunk(7, struct.pack("!H", self.source[1])),
-            _chunk(8, struct.pack("!H", self.destination[1])),
-            _chunk(9, struct.pack("!I", seconds)),
-            _chunk(10, struct.pack("!I", micros)),
-            _chunk(11, struct.pack("!B", self.proto_type)),
-            _chunk(12, struct.pack("!I", self.capture_id)),
-            _chunk(5 if v6 else 3, source.packed),
-            _chunk(6 if v6 else 4, destination.packed),
+        v6 = src_version == 6
+        self._before = b"".join((
+            _chunk(1, struct.pack("!B", _FAMILY[src_version])),
+            _chunk(2, struct.pack("!B", ip_proto)),
+            _chunk(7, struct.pack("!H", source[1])),
+            _chunk(8, struct.pack("!H", destination[1])),
+        ))  # fmt: skip
+        after = [
+            _chunk(11, struct.pack("!B", proto_type)),
+            _chunk(12, struct.pack("!I", capture_id)),
+            _chunk(5 if v6 else 3, src_packed),
+            _chunk(6 if v6 else 4, dst_packed),
         ]
-        if self.auth_key is not None:
-            chunks.append(_chunk(14, self.auth_key))
-        chunks.append(_chunk(15, self.payload))
-        if self.extra_correlation is not None:
-            chunks.append(_chunk(101, self.extra_correlation.encode()))
-        if self.correlation_id is not None:
-            chunks.append(_chunk(17, self.correlation_id.encode()))
-        body = b"".join(chunks)
-        if 6 + len(body) > _MAX:
-            raise ValueError(f"a HEP packet holds at most {_MAX} bytes, this one {6 + len(body)}")
-        return b"HEP3" + struct.pack("!H", 6 + len(body)) + body
+        if auth_key is not None:
+            after.append(_chunk(14, auth_key))
+        self._after = b"".join(after)
+        tail = []
+        if extra_correlation is not None:
+            tail.append(_chunk(101, extra_correlation.encode()))
+        if correlation_id is not None:
+            tail.append(_chunk(17, correlation_id.encode()))
+        self._tail = b"".join(tail)
+
+    def encode(self, time: float, payload: bytes) -> bytes:
+        """One packet at wall-clock `time` (seconds since the epoch) carrying `payload`; ValueError
+        for a time before the epoch or a packet over 65,535 bytes."""
+        if not 0 <= time < 1 << 32:  # NaN fails too
+            raise ValueError("time is seconds since the epoch")
+        seconds = int(time)
+        micros = min(round((time - seconds) * 1e6), 999_999)
+        size = 32 + len(self._before) + len(self._after) + len(payload) + len(self._tail)
+        if size > _MAX:
+            raise ValueError(f"a HEP packet holds at most {_MAX} bytes, this one {size}")
+        return b"".join((
+            _pack_head(b"HEP3", size),
+            self._before,
+            _pack_time(0, 9, 10, seconds, 0, 10, 10, micros),
+            self._after,
+            _pack_chunk_head(0, 15, 6 + len(payload)),
+            payload,
+            self._tail,
+        ))  # fmt: skip
+
+
+@functools.lru_cache(maxsize=1024)
+def _address(ip: str) -> tuple[int, bytes]:
+    """(IP version, packed address): a server sees the same few addresses again and again."""
+    address = ipaddress.ip_address(ip)
+    return address.version, address.packed
+
+
+_pack_head = struct.Struct("!4sH").pack
+_pack_time = struct.Struct("!HHHIHHHI").pack
+_pack_chunk_head = struct.Struct("!HHH").pack
 
 
 def net_payload(parts: Sequence[tuple[str, str]], format: PayloadFormat) -> bytes:
-    """A connection event's payload from its (key, value) parts, in order (keys may repeat)."""
+    """A connection event's payload from its (key, value) parts, in order (keys may repeat).
+    Text that is not Unicode (a lone surrogate) is written escaped, `\\udcff`: never an error."""
     if format is PayloadFormat.HOMER5:
-        return ":".join(value for _, value in parts).encode()
+        return ":".join(value for _, value in parts).encode("utf-8", "backslashreplace")
     fields = ",\n".join(f"\t{_json_string(key)}:\t{_json_string(value)}" for key, value in parts)
-    return ("{\n" + fields + "\n}").encode()
+    return ("{\n" + fields + "\n}").encode("utf-8", "backslashreplace")
 
 
 def _chunk(kind: int, payload: bytes) -> bytes:

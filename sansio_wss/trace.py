@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .events import Cause, ConnectionClosed
-from .hep import PROTO_NET, PROTO_SIP, HepPacket, PayloadFormat, net_payload
+from .hep import PROTO_NET, PROTO_SIP, HepFlow, PayloadFormat, net_payload
 
 if TYPE_CHECKING:
     from ._connection import Connection
@@ -38,6 +38,7 @@ Address = tuple[str, int]
 
 # Causes that end a connection the way the protocol intends: its CLOSED packet says SUCCESS.
 _CLEAN_CAUSES = frozenset((Cause.PEER_CLOSED, Cause.LOCAL_CLOSED, Cause.IDLE_TIMEOUT, Cause.PAGE_SERVED))
+_NET, _IN, _OUT = 0, 1, 2  # a connection's three packet flows: its events, SIP in, SIP out
 # What OpenSIPS writes in a set-up packet that succeeded, by direction (net/trans_trace.c).
 _SET_UP = {False: ("ACCEPTED", "Connection accepted..."), True: ("CONNECTED", "Successfully connected...")}
 
@@ -104,6 +105,25 @@ class TlsDetails:
     """The session master key, if the TLS layer exposes it (see `TraceConfig.master_key`)."""
     domain: str | None = None
     """The name of the TLS domain that served the handshake (for the filter)."""
+
+    def __post_init__(self) -> None:
+        for name in _TLS_TEXT:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"TlsDetails.{name}: a str or None, not {type(value).__name__}")
+        if self.master_key is not None and not isinstance(self.master_key, bytes):
+            raise TypeError("TlsDetails.master_key: bytes or None")
+
+
+_TLS_TEXT = (
+    "version",
+    "cipher",
+    "client_subject",
+    "client_issuer",
+    "server_subject",
+    "server_issuer",
+    "domain",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,15 +234,6 @@ class Tracer:
         self._connections += 1
         return True
 
-    def _send(self, packet: HepPacket) -> None:
-        try:
-            data = packet.encode()
-            self.sink(data)
-        except Exception:
-            self._lost += 1
-        else:
-            self._packets += 1
-
 
 def parse_trace_mode(trace_mode: str) -> bool:
     """`wss_trace`'s `trace_mode`: True for `on`, False for `off`, case and trailing letters
@@ -244,6 +255,7 @@ class ConnectionTrace:
 
     __slots__ = (
         "_admitted",
+        "_flows",
         "_pending",
         "_reply",
         "_request",
@@ -280,6 +292,7 @@ class ConnectionTrace:
         self._tls: TlsDetails | None = None
         self._request: bytes | None = None
         self._reply: bytes | None = None
+        self._flows: list[HepFlow | None] = [None, None, None]  # _NET, _IN, _OUT, made when first used
 
     # --------------------------------------------------------------- adapter
 
@@ -323,12 +336,12 @@ class ConnectionTrace:
     def received(self, message: bytes, now: float) -> None:
         """A SIP message arrived."""
         if self._tracer.config.sip_messages and self._admit():
-            self._sip(message, self.remote, self.local, now)
+            self._emit(_IN, message, now)
 
     def sent(self, message: bytes, now: float) -> None:
         """A SIP message was sent."""
         if self._tracer.config.sip_messages and self._admit():
-            self._sip(message, self.local, self.remote, now)
+            self._emit(_OUT, message, now)
 
     # ------------------------------------------------------------- internals
 
@@ -374,37 +387,33 @@ class ConnectionTrace:
         self._net(parts, now)
 
     def _net(self, parts: list[tuple[str, str]], now: float) -> None:
-        tracer = self._tracer
-        config = tracer.config
-        tracer._send(
-            HepPacket(
-                source=self.remote,
-                destination=self.local,
-                time=now + tracer._offset,
-                proto_type=PROTO_NET,
-                payload=net_payload(parts, config.payload_format),
-                capture_id=config.capture_id,
-                correlation_id=self.correlation_id,
-                auth_key=config.auth_key,
-            )
-        )
+        self._emit(_NET, net_payload(parts, self._tracer.config.payload_format), now)
 
-    def _sip(self, message: bytes, source: Address, destination: Address, now: float) -> None:
+    def _emit(self, kind: int, payload: bytes, now: float) -> None:
+        """Hand one packet to the sink; never raises (what fails is counted lost)."""
         tracer = self._tracer
-        config = tracer.config
+        try:
+            flow = self._flows[kind]
+            if flow is None:
+                flow = self._flows[kind] = self._flow(kind)
+            tracer.sink(flow.encode(now + tracer._offset, payload))
+        except Exception:
+            tracer._lost += 1
+        else:
+            tracer._packets += 1
+
+    def _flow(self, kind: int) -> HepFlow:
+        config = self._tracer.config
+        inbound = kind != _OUT  # events and received messages go from the peer to us
         json = config.payload_format is PayloadFormat.JSON
-        tracer._send(
-            HepPacket(
-                source=source,
-                destination=destination,
-                time=now + tracer._offset,
-                proto_type=PROTO_SIP,
-                payload=message,
-                capture_id=config.capture_id,
-                correlation_id=self.correlation_id,
-                extra_correlation=f'{{"net":"{self.correlation_id}"}}' if json else None,
-                auth_key=config.auth_key,
-            )
+        return HepFlow(
+            source=self.remote if inbound else self.local,
+            destination=self.local if inbound else self.remote,
+            proto_type=PROTO_NET if kind == _NET else PROTO_SIP,
+            capture_id=config.capture_id,
+            correlation_id=self.correlation_id,
+            extra_correlation=f'{{"net":"{self.correlation_id}"}}' if json and kind != _NET else None,
+            auth_key=config.auth_key,
         )
 
 

@@ -125,8 +125,9 @@ def test_json_payload_escapes_as_cjson_and_keeps_repeated_keys() -> None:
         ({"capture_id": 1 << 32}, "32-bit"),
         ({"time": float("nan")}, "epoch"),
         ({"time": -1.0}, "epoch"),
+        ({"time": 2.0**32}, "epoch"),
         ({"payload": b"x" * 65_500}, "at most 65535 bytes"),
-        ({"payload": b"x" * 65_600}, "chunk holds at most"),
+        ({"payload": b"x" * 65_600}, "at most 65535 bytes"),
         ({"source": ("not-an-ip", 1)}, "does not appear to be an IPv4 or IPv6 address"),
     ],
 )

@@ -511,3 +511,25 @@ def test_any_bytes_give_decodable_packets_one_set_up_and_closed_last(
     assert events[0] == "ACCEPTED" and events.count("ACCEPTED") == 1
     assert len({fields(p)[17] for p in sink.packets}) == 1
     assert tracer.stats.lost == 0
+
+
+def test_text_that_is_not_unicode_is_escaped_never_an_error() -> None:
+    """Found by fuzz_connection: a lone surrogate in what a trace writes failed the connection."""
+    for payload_format in PayloadFormat:
+        sink = Sink()
+        tracer = Tracer(sink, TraceConfig(payload_format=payload_format))
+        conn = ServerConnection(0.0)
+        trace = tracer.attach(conn, remote=REMOTE, local=LOCAL, now=0.0, wall=WALL, protocol="W\udcffS")
+        trace.tls(TlsDetails(cipher="\ud800", client_subject="/CN=\udcff"))
+        conn.receive_data(REQUEST, 0.0)
+        assert conn.state is State.OPEN
+        conn.receive_eof(1.0)
+        assert conn.closed_event is not None and conn.closed_event.cause is Cause.EOF
+        assert tracer.stats.lost == 0 and len(sink.packets) == 2
+        assert b"\\ud800" in fields(sink.packets[0])[15] and b"W\\udcffS" in fields(sink.packets[1])[15]
+
+
+@pytest.mark.parametrize("change", [{"cipher": b"x"}, {"domain": 1}, {"master_key": "00ff"}])
+def test_tls_details_take_text_and_a_bytes_key(change: dict[str, object]) -> None:
+    with pytest.raises(TypeError):
+        TlsDetails(**change)  # type: ignore[arg-type]
