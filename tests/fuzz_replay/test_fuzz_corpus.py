@@ -67,6 +67,7 @@ def test_every_harness_has_seeds() -> None:
         "fuzz_registrar",
         "fuzz_sip",
         "fuzz_sipmsg",
+        "fuzz_x509",
     ]
     for harness in HARNESSES:
         assert len([s for h, s in SEEDS if h == harness]) >= 5, harness
