@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from types import TracebackType
 
-__all__ = ["CollectorStats", "HepCollector"]
+__all__ = ["CollectorStats", "HepCollector", "check_destination"]
 
 _log = logging.getLogger("sansio_wss.adapters.collector")
 
@@ -44,6 +44,13 @@ class CollectorStats:
     """TCP: a connection is up now. UDP: True from construction until `close()`."""
     reconnects: int
     """TCP connections opened after the first (always 0 for UDP)."""
+
+
+def check_destination(destination: str) -> tuple[str, str, int]:
+    """("udp" or "tcp", host, port) of a `HepCollector` destination, its name resolved; ValueError
+    for anything `HepCollector` would refuse (for checking a command line before starting)."""
+    transport, host, port, _, _ = _parse(destination)
+    return transport, host, port
 
 
 def _parse(destination: str) -> tuple[str, str, int, socket.AddressFamily, tuple[object, ...]]:

@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         try:
             return serve(options)
-        except OSError as exc:  # the control socket is taken, or a listener's port
+        except OSError as exc:  # a listener's port or the control socket is taken
             print(f"serve: {exc}", file=sys.stderr)
             return 1
     if args.command == "trace":
@@ -129,8 +129,12 @@ def _trace_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
             if given:
                 parser.error(f"{name} goes with --trace")
         return None
-    if not re.fullmatch(r"(udp|tcp):(\[[0-9A-Fa-f:.]+\]|[^:\[\]\s]+):\d{1,5}", args.trace):
-        parser.error(f"--trace {args.trace}: udp:HOST:PORT or tcp:HOST:PORT (IPv6 in [])")
+    from sansio_wss.adapters import check_destination  # noqa: PLC0415 (serve alone needs the adapters)
+
+    try:
+        check_destination(args.trace)
+    except ValueError as exc:
+        parser.error(f"--trace: {exc}")
     if not 0 <= args.capture_id <= 0xFFFFFFFF:
         parser.error("--capture-id: 0 to 4294967295")
     return tracing.TraceOptions(

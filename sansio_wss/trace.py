@@ -157,7 +157,6 @@ class Tracer:
         "_filtered",
         "_ids",
         "_lost",
-        "_offset",
         "_packets",
         "config",
         "on",
@@ -183,7 +182,6 @@ class Tracer:
         self._filter = filter
         base = (random.getrandbits(32) if seed is None else seed & 0xFFFFFFFF) << 32
         self._ids = itertools.count(base + 1)
-        self._offset = 0.0
         self._connections = self._filtered = self._packets = self._lost = 0
 
     def set_mode(self, trace_mode: str) -> None:
@@ -215,9 +213,8 @@ class Tracer:
         `remote` and `local` are (IP, port) of the two ends; `now` is the connection's
         clock and `wall` the wall-clock time (seconds since the epoch) at the same instant.
         """
-        self._offset = wall - now
         outbound = conn.is_client
-        trace = ConnectionTrace(self, str(next(self._ids)), remote, local, outbound, protocol)
+        trace = ConnectionTrace(self, str(next(self._ids)), remote, local, outbound, protocol, wall - now)
         conn.attach_trace(trace)
         return trace
 
@@ -256,6 +253,7 @@ class ConnectionTrace:
     __slots__ = (
         "_admitted",
         "_flows",
+        "_offset",
         "_pending",
         "_reply",
         "_request",
@@ -277,8 +275,10 @@ class ConnectionTrace:
         local: Address,
         outbound: bool,
         protocol: str,
+        offset: float,
     ) -> None:
         self._tracer = tracer
+        self._offset = offset  # wall-clock time minus the connection's clock
         self.correlation_id = correlation_id
         """Ties every packet of the connection together (HEP chunk 0x0011), in decimal."""
         self.remote = remote
@@ -396,7 +396,7 @@ class ConnectionTrace:
             flow = self._flows[kind]
             if flow is None:
                 flow = self._flows[kind] = self._flow(kind)
-            tracer.sink(flow.encode(now + tracer._offset, payload))
+            tracer.sink(flow.encode(now + self._offset, payload))
         except Exception:
             tracer._lost += 1
         else:

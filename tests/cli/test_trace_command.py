@@ -148,6 +148,16 @@ def test_a_second_serve_cannot_take_a_live_control_socket(tmp_path: pathlib.Path
         collector.close()
 
 
+def test_a_collector_name_that_does_not_resolve_is_an_error_not_a_traceback() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "sansio_wss", "serve", "--listen", "wss://127.0.0.1:0",
+         "--trace", "udp:no-such-host.invalid:9060", "--control", "/tmp/unused-control.sock"],
+        capture_output=True, text=True, timeout=LIMIT, cwd="/tmp", check=False,
+    )  # fmt: skip
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--trace: cannot resolve the HEP destination 'udp:no-such-host.invalid:9060'" in done.stderr
+
+
 def test_a_stale_control_socket_is_taken_over(tmp_path: pathlib.Path) -> None:
     import socket  # noqa: PLC0415
 
@@ -166,6 +176,8 @@ def test_a_stale_control_socket_is_taken_over(tmp_path: pathlib.Path) -> None:
         ("--trace", "udp:127.0.0.1"),
         ("--trace", "http://127.0.0.1:9060"),
         ("--trace", "udp:::1:9060"),
+        ("--trace", "udp:127.0.0.1:0"),
+        ("--trace", "tcp:127.0.0.1:65536"),
         ("--trace", "udp:127.0.0.1:9060", "--capture-id", "-1"),
         ("--trace-off",),
         ("--control", "/tmp/x.sock"),
