@@ -533,3 +533,15 @@ def test_text_that_is_not_unicode_is_escaped_never_an_error() -> None:
 def test_tls_details_take_text_and_a_bytes_key(change: dict[str, object]) -> None:
     with pytest.raises(TypeError):
         TlsDetails(**change)  # type: ignore[arg-type]
+
+
+def test_each_connection_keeps_its_own_clock_offset() -> None:
+    """One tracer, two adapters with different clocks (trio's starts far from asyncio's)."""
+    sink = Sink()
+    tracer = Tracer(sink)
+    first = tracer.attach(ServerConnection(5.0), remote=REMOTE, local=LOCAL, now=5.0, wall=WALL)
+    later = ServerConnection(90_000.0)
+    second = tracer.attach(later, remote=REMOTE, local=LOCAL, now=90_000.0, wall=WALL + 1)
+    first.opened(6.0)
+    second.opened(90_002.0)
+    assert [number(fields(p)[9]) for p in sink.packets] == [int(WALL) + 1, int(WALL) + 3]
