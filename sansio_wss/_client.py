@@ -6,6 +6,7 @@ import base64
 import os
 
 from ._connection import Connection
+from ._deflate import PerMessageDeflate
 from ._handshake import SUBPROTOCOL, build_request, check_reply
 from ._http import HttpError
 from ._state import Trigger
@@ -68,8 +69,9 @@ class ClientConnection(Connection):
         trace = self._trace
         if trace is not None:
             trace.reply(whole)
+        config = self._config
         try:
-            status, reason, headers = check_reply(head, self._key)
+            status, reason, headers, agreement = check_reply(head, self._key, config)
         except HttpError as exc:
             self._drop(exc.detail, now, Cause.HANDSHAKE_FAILED, exc.status or None)
             return
@@ -79,7 +81,12 @@ class ClientConnection(Connection):
             return
         self._handshake_deadline = None
         self._move(Trigger.OPENED)
-        self._events.append(Opened(SUBPROTOCOL, self._resource, headers, self._request_bytes, whole))
+        extension = ""
+        if agreement is not None:
+            self._deflate = PerMessageDeflate(agreement, True, config.deflate_window_bits)
+            extension = agreement.header()
+        opened = Opened(SUBPROTOCOL, self._resource, headers, self._request_bytes, whole, extension)
+        self._events.append(opened)
         self._request_bytes = b""
         if trace is not None:
             trace.opened(now)

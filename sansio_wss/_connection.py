@@ -23,13 +23,17 @@ from .events import Cause, CloseReceived, ConnectionClosed, Event
 from .sip import is_text
 
 if TYPE_CHECKING:
+    from ._deflate import PerMessageDeflate
     from .trace import ConnectionTrace
 
 __all__ = ["Connection"]
 
 _CLOSE = TransportAction.CLOSE
 _CONNECTING = State.CONNECTING
-_SHORT_HEADS = {op: [bytes((0x80 | op, n)) for n in range(126)] for op in (TEXT, BINARY)}
+_RSV1 = 0x40  # on a data frame: its message is compressed (permessage-deflate)
+_SHORT_HEADS = {
+    op: [bytes((0x80 | op, n)) for n in range(126)] for op in (TEXT, BINARY, TEXT | _RSV1, BINARY | _RSV1)
+}
 _pack_head16 = struct.Struct(">BBH").pack
 
 _CAUSE_OF_CODE = {1002: Cause.PROTOCOL_ERROR, 1007: Cause.INVALID_UTF8, 1009: Cause.MESSAGE_TOO_BIG}
@@ -59,6 +63,7 @@ class Connection(FrameReader):
         "_close_sent",
         "_closed",
         "_config",
+        "_deflate",
         "_events",
         "_handshake_deadline",
         "_last_rx",
@@ -87,6 +92,7 @@ class Connection(FrameReader):
         self._closed: ConnectionClosed | None = None
         self._masks = MaskSource() if client else None
         self._trace: ConnectionTrace | None = None
+        self._deflate: PerMessageDeflate | None = None
 
     # ----------------------------------------------------------------- outputs
 
@@ -273,16 +279,20 @@ class Connection(FrameReader):
             if not binary and opcode == BINARY:
                 raise LocalProtocolError("a text frame must carry UTF-8")
             opcode = BINARY if binary else TEXT
+        wire = payload
+        if self._deflate is not None:
+            wire = self._deflate.compress(payload)
+            opcode |= _RSV1
         if self._masks is None:  # server frames: the header is built here, once per message
-            n = len(payload)
+            n = len(wire)
             if n < 126:
-                self._out.append(_SHORT_HEADS[opcode][n] + payload)
+                self._out.append(_SHORT_HEADS[opcode][n] + wire)
             elif n < 65536:
-                self._out.append(_pack_head16(0x80 | opcode, 126, n) + payload)
+                self._out.append(_pack_head16(0x80 | opcode, 126, n) + wire)
             else:
-                self._out.append(encode(opcode, payload))
+                self._out.append(encode(opcode, wire))
         else:
-            self._queue(opcode, payload)
+            self._queue(opcode, wire)
         self._last_msg = now
         self._unanswered = False
         if self._trace is not None:

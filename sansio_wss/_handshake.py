@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import re
 
+from ._deflate import Agreement, client_offer, read_response
 from ._http import HttpError, parse_request_head, parse_response_head, render_response
 from .config import Config, HttpPage
 from .errors import LocalProtocolError
@@ -137,8 +138,8 @@ def check_headers(headers: Headers, reserved: frozenset[str] = frozenset()) -> N
             raise LocalProtocolError(f"{name} is set by the handshake itself")
 
 
-def render_accept(request: HandshakeRequest, extra_headers: Headers = ()) -> bytes:
-    """The 101 reply that accepts `request`."""
+def render_accept(request: HandshakeRequest, extra_headers: Headers = (), extension: str = "") -> bytes:
+    """The 101 reply that accepts `request`, with the `extension` agreed (none when empty)."""
     key = ""
     for name, value in request.headers:
         if name.lower() == "sec-websocket-key":
@@ -149,6 +150,7 @@ def render_accept(request: HandshakeRequest, extra_headers: Headers = ()) -> byt
         ("Connection", "Upgrade"),
         ("Sec-WebSocket-Accept", accept_token(key)),
         ("Sec-WebSocket-Protocol", SUBPROTOCOL),
+        *((("Sec-WebSocket-Extensions", extension),) if extension else ()),
         *extra_headers,
     )
     return render_response(101, headers)
@@ -191,19 +193,21 @@ def build_request(host: str, port: int, resource: str, key: str, config: Config)
     ]
     if config.send_origin:
         lines.append(f"Origin: {config.origin or 'https://' + authority}")
+    if config.deflate:
+        lines.append(f"Sec-WebSocket-Extensions: {client_offer(config.deflate_window_bits)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("ascii")
 
 
-def check_reply(head: bytes, key: str) -> tuple[int, str, Headers]:
+def check_reply(head: bytes, key: str, config: Config) -> tuple[int, str, Headers, Agreement | None]:
     """Check the server's reply head to our request with `key`.
 
-    Returns (status, reason, fields). For a 101, raises HttpError unless the
-    reply upgrades to WebSocket with the exact accept token, selects `sip`, and
-    names no extension (we offer none).
+    Returns (status, reason, fields, the permessage-deflate agreement or None). For a 101,
+    raises HttpError unless the reply upgrades to WebSocket with the exact accept token,
+    selects `sip`, and names no extension but the one we offered, in terms we can keep.
     """
     status, reason, fields = parse_response_head(head)
     if status != 101:
-        return status, reason, fields
+        return status, reason, fields, None
     found: dict[str, list[str]] = {}
     for name, value in fields:
         found.setdefault(name.lower(), []).append(value)
@@ -215,6 +219,12 @@ def check_reply(head: bytes, key: str) -> tuple[int, str, Headers]:
         raise HttpError(status, "wrong Sec-WebSocket-Accept")
     if found.get("sec-websocket-protocol") != [SUBPROTOCOL]:
         raise HttpError(status, "101 does not select the sip subprotocol")
-    if "sec-websocket-extensions" in found:
+    extensions = found.get("sec-websocket-extensions")
+    if extensions is None:
+        return status, reason, fields, None
+    if not config.deflate:
         raise HttpError(status, "101 names an extension we did not offer")
-    return status, reason, fields
+    try:
+        return status, reason, fields, read_response(extensions, config.deflate_window_bits)
+    except ValueError as exc:
+        raise HttpError(status, str(exc)) from None

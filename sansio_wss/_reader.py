@@ -37,6 +37,7 @@ from ._frames import (
 from .events import Cause, PingReceived, PongReceived, SipMessageReceived
 
 if TYPE_CHECKING:
+    from ._deflate import PerMessageDeflate
     from .config import Config
     from .events import ConnectionClosed, Event
     from .trace import ConnectionTrace
@@ -77,6 +78,7 @@ class FrameReader:
         "_buf",
         "_calls",
         "_expect_mask",
+        "_frag_compressed",
         "_frag_decoder",
         "_frag_opcode",
         "_frag_parts",
@@ -96,6 +98,7 @@ class FrameReader:
         _closed: ConnectionClosed | None
         _close_sent: bool
         _trace: ConnectionTrace | None
+        _deflate: PerMessageDeflate | None
 
         def _fail(self, code: int, detail: str, now: float, cause: Cause | None = None) -> None: ...
         def _queue(self, opcode: int, payload: bytes) -> None: ...
@@ -110,6 +113,7 @@ class FrameReader:
         self._max_size = max_size
         self._expect_mask = 0 if client else 0x80
         self._frag_opcode = 0
+        self._frag_compressed = False  # the message being reassembled is compressed
         self._frag_parts: list[bytes] | None = None
         self._frag_size = 0
         self._frag_decoder: codecs.IncrementalDecoder | None = None
@@ -126,6 +130,7 @@ class FrameReader:
     def _drop_message(self) -> None:
         """Forget a partly received fragmented message."""
         self._frag_opcode = 0
+        self._frag_compressed = False
         self._frag_parts = None
         self._frag_size = 0
         self._frag_decoder = None
@@ -218,9 +223,14 @@ class FrameReader:
                     continue
                 if expect_mask:
                     head += 4
-                if b0 & 0x70:
-                    raise Violation(1002, "reserved bits set, and no extension was negotiated")
                 opcode = b0 & 0x0F
+                compressed = False
+                if b0 & 0x70:
+                    if b0 & 0x70 != 0x40 or self._deflate is None:
+                        raise Violation(1002, "reserved bits set, and no extension was negotiated")
+                    if opcode != TEXT and opcode != BINARY:  # noqa: PLR1714 (faster than a set)
+                        raise Violation(1002, "RSV1 set on a control or continuation frame")
+                    compressed = True
                 if opcode & 0x8:
                     if opcode > PONG:
                         raise Violation(1002, f"reserved control opcode {opcode:#x}")
@@ -237,11 +247,20 @@ class FrameReader:
                         if opcode
                         else "continuation frame with no message to continue",
                     )
+                elif compressed or (not opcode and self._frag_compressed):
+                    # The inflated size is checked as it inflates; bound the frame itself too.
+                    if n > max_size + (max_size >> 8) + 64:
+                        raise Violation(1009, f"message over max_message_size ({max_size} bytes)")
+                    compressed = True
                 elif self._frag_size + n > max_size:
                     raise Violation(1009, f"message over max_message_size ({max_size} bytes)")
                 stop = pos + head + n
                 if stop > end:
-                    if deliver and (opcode == TEXT or (opcode == 0 and self._frag_decoder is not None)):
+                    if (
+                        deliver
+                        and not compressed
+                        and (opcode == TEXT or (opcode == 0 and self._frag_decoder is not None))
+                    ):
                         self._check_partial(buf, pos, pos + head, end, partial, self._frag_decoder)
                     break
                 if not expect_mask:
@@ -252,7 +271,10 @@ class FrameReader:
                     payload = unmask(buf[pos + head : stop], buf[pos + head - 4 : pos + head])
                 pos = stop
                 if opcode < CLOSE:
-                    if self._fragment(payload, opcode, b0 & 0x80, now, deliver):
+                    if compressed:
+                        assert self._deflate is not None
+                        payload = self._deflate.decompress(payload, b0 > 0x7F, max_size)
+                    if self._fragment(payload, opcode, b0 & 0x80, now, deliver, compressed):
                         units += 1
                         delivered = deliver
                     continue
@@ -338,10 +360,13 @@ class FrameReader:
             checked = end - start
         self._partial = (checked, decoder)
 
-    def _fragment(self, payload: bytes, opcode: int, fin: int, now: float, deliver: bool) -> bool:
-        """Add one fragment; True when it completed the message."""
+    def _fragment(
+        self, payload: bytes, opcode: int, fin: int, now: float, deliver: bool, compressed: bool = False
+    ) -> bool:
+        """Add one fragment (inflated already); True when it completed the message."""
         if opcode:
             self._frag_opcode = opcode
+            self._frag_compressed = compressed
             self._frag_parts = [payload]
             self._frag_size = len(payload)
             self._frag_decoder = _utf8_decoder() if opcode == TEXT else None

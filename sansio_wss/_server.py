@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._connection import Connection
+from ._deflate import PerMessageDeflate, accept_offer
 from ._handshake import SUBPROTOCOL, check_headers, check_request, render_accept, render_reject
 from ._http import HttpError, render_response
 from ._state import TransportAction, Trigger
@@ -40,12 +41,21 @@ class ServerConnection(Connection):
         """Accept the pending request with a 101, adding `extra_headers` (e.g. Set-Cookie)."""
         request = self._pending("accept")
         check_headers(extra_headers, _RESERVED_HEADERS)
-        response = render_accept(request, extra_headers)
+        config = self._config
+        extension = ""
+        if config.deflate:
+            offers = [value for name, value in request.headers if name.lower() == "sec-websocket-extensions"]
+            agreement = accept_offer(offers, config.deflate_window_bits)
+            if agreement is not None:
+                self._deflate = PerMessageDeflate(agreement, False, config.deflate_window_bits)
+                extension = agreement.header()
+        response = render_accept(request, extra_headers, extension)
         self._out.append(response)
         self._request = None
         self._handshake_deadline = None
         self._move(Trigger.OPENED)
-        self._events.append(Opened(SUBPROTOCOL, request.resource, request.headers, request.raw, response))
+        opened = Opened(SUBPROTOCOL, request.resource, request.headers, request.raw, response, extension)
+        self._events.append(opened)
         if self._trace is not None:
             self._trace.reply(response)
             self._trace.opened(now)

@@ -132,6 +132,16 @@ class Config:
     with `Connection: close`; a plain GET of another path then gets 404 (without pages,
     400 as for any request that is not an upgrade). Ours only: OpenSIPS serves no pages."""
 
+    deflate: bool = False
+    """permessage-deflate (RFC 7692): a server accepts a client's offer, a client makes one.
+    Ours only, off by default: OpenSIPS and Kamailio support none, and an OpenSIPS client fails
+    a 101 that names an extension (a server answers with one only when offered, so never to it)."""
+
+    deflate_window_bits: int = 12
+    """Our compressor's window, 2**N bytes (9 to 15): the most we let the peer's use where RFC 7692
+    lets us choose. 12 keeps a connection's compression state near 40 KB; SIP messages rarely
+    refer further back than 4 KiB. Ours only."""
+
     tracer: Tracer | None = field(default=None, compare=False)
     """Trace every connection made with this config (OpenSIPS `trace_destination` with
     `trace_on`): the adapters attach each connection to it with its addresses. None, the
@@ -142,6 +152,7 @@ class Config:
         _check_int("max_handshake_size", self.max_handshake_size, 256, 1 << 24)
         _check_int("max_message_size", self.max_message_size, 1, (1 << 63) - 1)
         _check_int("max_msg_chunks", self.max_msg_chunks, 1, 1 << 16)
+        _check_int("deflate_window_bits", self.deflate_window_bits, 9, 15)
         _check_target("resource", self.resource)
         for name in ("handshake_timeout", "ping_interval", "idle_timeout"):
             _check_seconds(name, getattr(self, name), optional=True)

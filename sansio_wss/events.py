@@ -90,6 +90,8 @@ class Opened:
 
     `headers` are the peer's (request headers on a server, reply headers on a
     client); `request` and `response` are the raw handshake bytes, for tracing.
+    `extensions` is the agreed `Sec-WebSocket-Extensions` (permessage-deflate's
+    parameters), empty when none was.
     """
 
     subprotocol: str
@@ -97,6 +99,7 @@ class Opened:
     headers: Headers
     request: bytes
     response: bytes
+    extensions: str = ""
 
 
 @dataclass(frozen=True, slots=True)
