@@ -99,6 +99,8 @@ def _config_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{name}-timeout", type=float, metavar="SECONDS")
     parser.add_argument("--ping-interval", type=float, metavar="SECONDS", help="0 turns keepalive Pings off")
     parser.add_argument("--idle-timeout", type=float, metavar="SECONDS", help="0: never (the default)")
+    parser.add_argument("--deflate", action="store_true", help="accept permessage-deflate (RFC 7692)")
+    parser.add_argument("--deflate-window-bits", type=int, metavar="N", help="our window, 9 to 15 (12)")
 
 
 def _config(args: argparse.Namespace, **fixed: object) -> Config:
@@ -116,6 +118,10 @@ def _config(args: argparse.Namespace, **fixed: object) -> Config:
     for name in ("handshake_timeout", "tls_handshake_timeout", "send_timeout", "close_timeout"):
         if getattr(args, name) is not None:
             values[name] = getattr(args, name)
+    if args.deflate:
+        values["deflate"] = True
+    if args.deflate_window_bits is not None:
+        values["deflate_window_bits"] = args.deflate_window_bits
     for name in ("ping_interval", "idle_timeout"):
         value = getattr(args, name)
         if value is not None:
