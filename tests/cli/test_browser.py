@@ -78,14 +78,19 @@ async def _read_page(devtools: str) -> str:
     raise AssertionError("unreachable")
 
 
+DEFLATED = "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+"""What we answer Chromium's offer (`permessage-deflate; client_max_window_bits`) with."""
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
 @pytest.mark.parametrize("adapter", ["asyncio", "trio", "sync"])
-def test_the_page_registers_and_gets_its_message_back(adapter: str) -> None:
-    with served("--adapter", adapter, "--app", "registrar") as server:
+def test_the_page_registers_and_gets_its_message_back(adapter: str, deflate: bool) -> None:
+    with served("--adapter", adapter, "--app", "registrar", *(["--deflate"] if deflate else [])) as server:
         started = time.monotonic()
         text = page_result(f"https://127.0.0.1:{server.port}/")
     assert text.startswith("PASS: registered as sip:page-"), text
     for line in (
-        "open, subprotocol sip, extensions ''",
+        f"open, subprotocol sip, extensions '{DEFLATED if deflate else ''}'",
         "<<< SIP/2.0 200 OK",
         ">>> MESSAGE sip:page-",
         "<<< MESSAGE sip:",
