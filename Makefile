@@ -62,7 +62,7 @@ unit: wheel node-ws chromium
 py313: wheel
 	@test -n "$(PY313)" || { echo "python 3.13 not found (pyenv or PATH)"; exit 1; }
 	test -x .venv313/bin/python || $(PY313) -m venv .venv313
-	.venv313/bin/pip install -q pytest hypothesis h11 wsproto cryptography trustme setuptools wheel
+	.venv313/bin/pip install -q pytest hypothesis h11 wsproto websockets cryptography trustme setuptools wheel
 	rm -rf build dist313
 	.venv313/bin/pip wheel -q --no-deps --no-build-isolation -w dist313 .
 	.venv313/bin/pip install -q --force-reinstall --no-deps dist313/*.whl
