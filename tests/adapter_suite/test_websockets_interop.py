@@ -17,7 +17,7 @@ from websockets.sync.server import ServerConnection
 from websockets.sync.server import serve as ws_serve
 from websockets.typing import Data, Origin, Subprotocol
 
-from sansio_wss import Cause, InvalidSipMessage, SipMessageReceived
+from sansio_wss import Cause, Config, InvalidSipMessage, SipMessageReceived
 
 ORIGIN = Origin("https://app.example.com")
 NOT_SIP = b"\xffnot sip"
@@ -100,3 +100,39 @@ def test_our_client_against_websockets_server(adapter: str, closer: str) -> None
         assert (closed.cause, closed.code, closed.reason) == (Cause.PEER_CLOSED, 1001, "bye"), closed
     else:
         assert (closed.cause, closed.code) == (Cause.LOCAL_CLOSED, 1000), closed
+
+
+BIG = REGISTER.replace(b"Content-Length: 0", b"X-Padding: " + b"sip " * 5000 + b"\r\nContent-Length: 0")
+"""A 20 KB message that compresses to almost nothing."""
+AGREED = "permessage-deflate; server_max_window_bits=12; client_max_window_bits=12"
+"""Both sides' windows at our 12 bits: each side asked for it."""
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_websockets_client_with_deflate_against_our_server(adapter: str) -> None:
+    with harness_for(adapter).serve(config=Config(deflate=True)) as server:
+        with ws_connect(
+            f"wss://localhost:{server.port}/ws",
+            ssl=client_ssl_context(),
+            subprotocols=[Subprotocol("sip")],
+            origin=ORIGIN,
+            proxy=None,
+            compression="deflate",
+        ) as ws:
+            assert ws.response is not None
+            assert ws.response.headers["Sec-WebSocket-Extensions"] == AGREED
+            for message in (REGISTER, BIG, NOT_SIP, BIG):
+                ws.send(_data(message))
+                assert ws.recv(timeout=LIMIT) == _data(message)
+        server.wait_closed()
+        assert _summary(server.seen) == [_seen(m) for m in (REGISTER, BIG, NOT_SIP, BIG)]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_our_client_with_deflate_against_websockets_server(adapter: str) -> None:
+    messages = [REGISTER, BIG, NOT_SIP, BIG]
+    with websockets_server() as port:  # websockets' server accepts permessage-deflate by default
+        result = harness_for(adapter).exchange(port, messages, config=Config(deflate=True))
+    assert result.opened.extensions == AGREED
+    assert _summary(result.replies) == [_seen(message) for message in messages]
+    assert result.closed.clean
