@@ -197,7 +197,42 @@ def test_our_client_against_node_server(adapter: str, closer: str) -> None:
             "protocol": "sip",
             "offered": "sip",
             "origin": f"https://127.0.0.1:{port}",
+            "extensions": "",
         }
         for message in messages:
             assert peer.event() == _message_event(message)
         assert peer.event() == OUR_CLOSE
+
+
+# ---------------------------------------------------------------- permessage-deflate both ways
+
+DEFLATE_MESSAGES = [
+    *MESSAGES,
+    REGISTER.replace(b"Content-Length: 0", b"X-Pad: " + b"ws " * 4000 + b"\r\nContent-Length: 0"),
+]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_node_client_with_deflate_against_our_server(adapter: str) -> None:
+    with harness_for(adapter).serve(config=Config(deflate=True)) as server, node_client(server.port) as peer:
+        assert peer.event() == {"event": "open", "protocol": "sip", "extensions": "permessage-deflate"}
+        for message in DEFLATE_MESSAGES:
+            peer.send(message)
+        for message in DEFLATE_MESSAGES:
+            assert peer.event() == _message_event(message)
+        peer.close(1000, "bye")
+        assert peer.event() == OUR_CLOSE
+        assert server.wait_closed().clean
+        assert server.seen == [_received(message) for message in DEFLATE_MESSAGES]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+def test_our_client_with_deflate_against_node_server(adapter: str) -> None:
+    with node("server", certs().server, "deflate") as peer:
+        port = peer.event()["port"]
+        assert isinstance(port, int)
+        result = harness_for(adapter).exchange(port, DEFLATE_MESSAGES, config=Config(deflate=True))
+        assert result.opened.extensions.startswith("permessage-deflate")
+        assert result.replies == [_received(message) for message in DEFLATE_MESSAGES]
+        assert result.closed.clean
+        assert peer.event()["extensions"] == "permessage-deflate"

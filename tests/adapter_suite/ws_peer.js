@@ -3,8 +3,9 @@
 //          offers the comma-separated <protocols> and sends <origin> ('' for none of either),
 //          then obeys commands on stdin:
 //          {"send": base64, "binary": bool} or {"close": code, "reason": text}; exits once closed
-//        node ws_peer.js server <cert+key.pem>
-//          serves on 127.0.0.1, accepts only `sip`, echoes each message in kind, and closes
+//        node ws_peer.js server <cert+key.pem> [deflate]
+//          serves on 127.0.0.1, accepts only `sip` (and permessage-deflate with `deflate`),
+//          echoes each message in kind, and closes
 //          with 1000 "done" after echoing one that holds "X-Close-Me: now"
 // Either way it prints one JSON event a line: listening, connection (server), open (client),
 // message (data in base64), close, unexpected-response (client: a non-101 reply), error.
@@ -48,10 +49,11 @@ if (mode === 'client') {
   const wss = new WebSocketServer({
     server,
     handleProtocols: (protocols) => (protocols.has('sip') ? 'sip' : false),
+    perMessageDeflate: args[1] === 'deflate',
   });
   wss.on('connection', (ws, req) => {
     const { origin, 'sec-websocket-protocol': offered } = req.headers;
-    emit({ event: 'connection', protocol: ws.protocol, offered, origin });
+    emit({ event: 'connection', protocol: ws.protocol, offered, origin, extensions: ws.extensions });
     report(ws, emit);
     ws.on('message', (data, isBinary) => {
       ws.send(data, { binary: isBinary });
