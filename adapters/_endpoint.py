@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -50,6 +51,8 @@ class DialPlan:
     tls_domain: str | None
     """The name of the client domain chosen for the destination (None: the system's CAs)."""
     context: ssl.SSLContext
+    config: Config
+    """The config of the connection to open (the endpoint's, or what `dial_config` chose)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,11 +147,14 @@ class Router(Generic[T]):
 
     Not thread-safe: an adapter with threads calls it under one lock."""
 
-    __slots__ = ("_default_context", "_flows", "config", "contexts", "stats", "table")
+    __slots__ = ("_default_context", "_dial_config", "_flows", "config", "contexts", "stats", "table")
 
-    def __init__(self, config: Config, domains: TLSContexts) -> None:
+    def __init__(
+        self, config: Config, domains: TLSContexts, dial_config: Callable[[str, int], Config] | None = None
+    ) -> None:
         self.config = config
         self.contexts = domains
+        self._dial_config = dial_config
         self.table: ConnectionTable[T] = ConnectionTable()
         self.stats = Stats()
         self._default_context: ssl.SSLContext | None = None
@@ -192,7 +198,8 @@ class Router(Generic[T]):
                 return flow
         domain, context = self.client_tls(addresses[0], dial.host)
         name = None if domain is None else domain.name
-        return DialPlan((dial.host, dial.port, name), name, context)
+        config = self.config if self._dial_config is None else self._dial_config(dial.host, dial.port)
+        return DialPlan((dial.host, dial.port, name), name, context, config)
 
     def opened(
         self,

@@ -7,7 +7,7 @@ import functools
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from types import TracebackType
 
@@ -45,9 +45,12 @@ class Endpoint:
         config: Config | None = None,
         max_queue: int = 1024,
         backlog: int = 1024,
+        dial_config: Callable[[str, int], Config] | None = None,
     ) -> None:
         """`tls`: server domains for the listeners, client domains for the destinations (the
-        system's CAs verify servers no client domain matches); `backlog` of each listener."""
+        system's CAs verify servers no client domain matches); `backlog` of each listener.
+        `dial_config(host, port)`, when given, chooses the Config of each connection the
+        endpoint opens (say, to offer permessage-deflate only to peers known to handle it)."""
         if max_queue < 1:
             raise ValueError("max_queue must be at least 1")
         self.config = config or Config()
@@ -59,7 +62,7 @@ class Endpoint:
         # the endpoint never takes a connection's lock while holding its own.
         self._lock = threading.Lock()
         self._readable = threading.Condition(self._lock)
-        self._router: Router[Connection] = Router(self.config, contexts)
+        self._router: Router[Connection] = Router(self.config, contexts, dial_config)
         self._incoming: collections.deque[Incoming[Connection]] = collections.deque()
         self._held: dict[Connection, collections.deque[Incoming[Connection]]] = {}  # paused, by age
         self._acceptors: list[Acceptor] = []
@@ -227,8 +230,8 @@ class Endpoint:
                     dial.host,
                     dial.resource,
                     plan.context,
-                    self.config,
-                    timeout=self.config.handshake_timeout,
+                    plan.config,
+                    timeout=plan.config.handshake_timeout,
                     on_open=functools.partial(self._connected, tls_domain=plan.tls_domain),
                     on_end=self._ended,
                     deliver=self._deliver,

@@ -29,7 +29,7 @@ from sansio_wss import (
 )
 
 from ._driver import Driver, TLSInfo
-from ._endpoint import Dial, Incoming, Router, Stats
+from ._endpoint import Dial, DialPlan, Incoming, Router, Stats
 from ._tls import TLSContexts, client_target
 
 __all__ = ["Connection", "Endpoint", "Incoming", "Server", "connect", "serve"]
@@ -540,6 +540,9 @@ class Endpoint:
     Received messages come from `recv()` or `async for` with their flow (id, remote and
     local addresses); `send(message, to)` takes a flow id, a `sip:`/`sips:` URI with
     `transport=ws(s)`, a `wss://` URI or a (host, port) pair and returns the flow used.
+    `dial_config(host, port)`, when given, chooses the Config of each connection the endpoint
+    opens (say, to offer permessage-deflate only to peers known to handle it); by default
+    every connection gets `config`.
     """
 
     def __init__(
@@ -548,10 +551,11 @@ class Endpoint:
         tls: Iterable[TLSDomain] | TLSContexts = (),
         config: Config | None = None,
         max_queue: int = 1024,
+        dial_config: Callable[[str, int], Config] | None = None,
     ) -> None:
         self.config = config or Config()
         contexts = tls if isinstance(tls, TLSContexts) else TLSContexts(tls)
-        self._router: Router[Connection] = Router(self.config, contexts)
+        self._router: Router[Connection] = Router(self.config, contexts, dial_config)
         self._incoming: asyncio.Queue[Incoming[Connection]] = asyncio.Queue(max_queue)
         self._servers: list[asyncio.Server] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -657,7 +661,7 @@ class Endpoint:
         future: asyncio.Future[Flow[Connection]] = loop.create_future()
         self._dialing[key] = future
         try:
-            flow = await self._dial_any(addresses, dial, plan.context, plan.tls_domain)
+            flow = await self._dial_any(addresses, dial, plan)
         except BaseException as exc:
             future.set_exception(exc)
             future.exception()
@@ -669,7 +673,7 @@ class Endpoint:
             del self._dialing[key]
 
     async def _dial_any(
-        self, addresses: list[tuple[str, int]], dial: Dial, context: ssl.SSLContext, domain: str | None
+        self, addresses: list[tuple[str, int]], dial: Dial, plan: DialPlan
     ) -> Flow[Connection]:
         """Try each resolved address in turn (IPv6 and IPv4 alike) until one connects."""
         error: OSError | None = None
@@ -677,7 +681,7 @@ class Endpoint:
             # The dial is a task of its own, so that close() can drop it without cancelling
             # the caller, who gets ConnectionClosedError instead.
             task = asyncio.ensure_future(
-                _dial(address, dial.host, dial.resource, context, self.config, on_closed=self._ended)
+                _dial(address, dial.host, dial.resource, plan.context, plan.config, on_closed=self._ended)
             )
             self._dials.add(task)
             try:
@@ -692,7 +696,9 @@ class Endpoint:
             except OSError as exc:
                 error = exc
                 continue
-            flow = self._router.opened(conn, address, conn.local_address, accepted=False, tls_domain=domain)
+            flow = self._router.opened(
+                conn, address, conn.local_address, accepted=False, tls_domain=plan.tls_domain
+            )
             self._started(conn, flow)
             return flow
         assert error is not None

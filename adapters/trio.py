@@ -217,12 +217,15 @@ class Endpoint:
         tls: Iterable[TLSDomain] | TLSContexts = (),
         config: Config | None = None,
         max_queue: int = 1024,
+        dial_config: Callable[[str, int], Config] | None = None,
     ) -> None:
         """`tls`: server domains for the listeners, client domains for the destinations (the
-        system's CAs verify servers no client domain matches)."""
+        system's CAs verify servers no client domain matches). `dial_config(host, port)`, when
+        given, chooses the Config of each connection the endpoint opens (say, to offer
+        permessage-deflate only to peers known to handle it); by default `config`."""
         self.config = config or Config()
         contexts = tls if isinstance(tls, TLSContexts) else TLSContexts(tls)
-        self._router: Router[Connection] = Router(self.config, contexts)
+        self._router: Router[Connection] = Router(self.config, contexts, dial_config)
         self._queue_in, self._queue = trio.open_memory_channel[Incoming[Connection]](max_queue)
         self._listeners: list[trio.SocketListener] = []
         self._dialing: dict[tuple[str, int, str | None], trio.Event] = {}
@@ -372,7 +375,7 @@ class Endpoint:
             conn: Connection | None = None
             try:
                 with self._scope():
-                    conn = await _dial(*address, dial.host, dial.resource, plan.context, self.config)
+                    conn = await _dial(*address, dial.host, dial.resource, plan.context, plan.config)
             except OSError as exc:
                 error = exc
                 continue

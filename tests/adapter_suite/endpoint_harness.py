@@ -37,6 +37,7 @@ LIMIT = 5.0  # bound on every call into an endpoint
 R = TypeVar("R")
 
 Destination = int | str | tuple[str, int]
+DialConfig = Callable[[str, int], Config]
 
 
 class EndpointHandle:
@@ -92,10 +93,15 @@ class EndpointHarness:
 
     @contextlib.contextmanager
     def endpoint(
-        self, *, tls: Sequence[TLSDomain] = (), config: Config | None = None, max_queue: int = 1024
+        self,
+        *,
+        tls: Sequence[TLSDomain] = (),
+        config: Config | None = None,
+        max_queue: int = 1024,
+        dial_config: DialConfig | None = None,
     ) -> Iterator[EndpointHandle]:
         """An endpoint, closed when the block ends."""
-        handle = self._open(list(tls), config, max_queue)
+        handle = self._open(list(tls), config, max_queue, dial_config)
         try:
             yield handle
         finally:
@@ -104,7 +110,9 @@ class EndpointHarness:
             finally:
                 handle.release()
 
-    def _open(self, tls: list[TLSDomain], config: Config | None, max_queue: int) -> EndpointHandle:
+    def _open(
+        self, tls: list[TLSDomain], config: Config | None, max_queue: int, dial_config: DialConfig | None
+    ) -> EndpointHandle:
         raise NotImplementedError
 
 
@@ -254,9 +262,11 @@ class AsyncioPortal(Portal):
 class AsyncioEndpointHarness(EndpointHarness):
     name = "asyncio"
 
-    def _open(self, tls: list[TLSDomain], config: Config | None, max_queue: int) -> EndpointHandle:
+    def _open(
+        self, tls: list[TLSDomain], config: Config | None, max_queue: int, dial_config: DialConfig | None
+    ) -> EndpointHandle:
         async def make() -> AsyncEndpoint:
-            return wss_asyncio.Endpoint(tls=tls, config=config, max_queue=max_queue)
+            return wss_asyncio.Endpoint(tls=tls, config=config, max_queue=max_queue, dial_config=dial_config)
 
         return _AsyncEndpoint(AsyncioPortal(), make)
 
@@ -341,9 +351,12 @@ class _TrioEndpoint(_AsyncEndpoint):
 class TrioEndpointHarness(EndpointHarness):
     name = "trio"
 
-    def _open(self, tls: list[TLSDomain], config: Config | None, max_queue: int) -> EndpointHandle:
+    def _open(
+        self, tls: list[TLSDomain], config: Config | None, max_queue: int, dial_config: DialConfig | None
+    ) -> EndpointHandle:
         return _TrioEndpoint(
-            TrioPortal(), lambda: wss_trio.Endpoint(tls=tls, config=config, max_queue=max_queue)
+            TrioPortal(),
+            lambda: wss_trio.Endpoint(tls=tls, config=config, max_queue=max_queue, dial_config=dial_config),
         )
 
 
@@ -351,8 +364,12 @@ class TrioEndpointHarness(EndpointHarness):
 
 
 class _SyncEndpoint(EndpointHandle):
-    def __init__(self, tls: list[TLSDomain], config: Config | None, max_queue: int) -> None:
-        self._endpoint = wss_sync.Endpoint(tls=tls, config=config, max_queue=max_queue)
+    def __init__(
+        self, tls: list[TLSDomain], config: Config | None, max_queue: int, dial_config: DialConfig | None
+    ) -> None:
+        self._endpoint = wss_sync.Endpoint(
+            tls=tls, config=config, max_queue=max_queue, dial_config=dial_config
+        )
 
     def listen(self, host: str, port: int = 0) -> tuple[str, int]:
         return self._endpoint.listen(host, port)
@@ -421,8 +438,10 @@ class _SyncEndpoint(EndpointHandle):
 class SyncEndpointHarness(EndpointHarness):
     name = "sync"
 
-    def _open(self, tls: list[TLSDomain], config: Config | None, max_queue: int) -> EndpointHandle:
-        return _SyncEndpoint(tls, config, max_queue)
+    def _open(
+        self, tls: list[TLSDomain], config: Config | None, max_queue: int, dial_config: DialConfig | None
+    ) -> EndpointHandle:
+        return _SyncEndpoint(tls, config, max_queue, dial_config)
 
 
 def endpoint_harness(name: str) -> EndpointHarness:

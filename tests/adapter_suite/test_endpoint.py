@@ -360,3 +360,24 @@ def test_close_during_a_dial(adapter: EndpointHarness) -> None:
                     sending.result(LIMIT)
                 assert time.monotonic() - started < 1.0
             assert (phone.flows, phone.stats.open, phone.stats.connected) == ([], 0, 0)
+
+
+def test_dial_config_chooses_each_destination_s_config(adapter: EndpointHarness) -> None:
+    """permessage-deflate offered to one destination (by name) and not another (by IP)."""
+
+    def deflate_for_localhost(host: str, port: int) -> Config:
+        return Config(deflate=host == "localhost")
+
+    with (
+        adapter.endpoint(tls=[server_domain()], config=Config(deflate=True)) as proxy,
+        adapter.endpoint(tls=[client_domain()], dial_config=deflate_for_localhost) as phone,
+    ):
+        _, port = proxy.listen("127.0.0.1", 0)
+        by_name = phone.send(REGISTER, ("localhost", port))
+        assert proxy.recv().event == SipMessageReceived(REGISTER, False)
+        assert by_name.connection.opened.extensions.startswith("permessage-deflate")
+        phone.close_flow(by_name)
+        assert wait_for(lambda: not phone.flows)
+        by_ip = phone.send(REGISTER, ("127.0.0.1", port))
+        assert proxy.recv().event == SipMessageReceived(REGISTER, False)
+        assert by_ip.connection.opened.extensions == ""
