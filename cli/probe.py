@@ -65,6 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     bounds = "bound on the TCP connect, on TLS and the upgrade, and on each OPTIONS' final response (5)"
     parser.add_argument("--timeout", type=_positive(float), default=5.0, metavar="SECONDS", help=bounds)
     parser.add_argument("--adapter", choices=ADAPTERS, default="asyncio")
+    parser.add_argument("--deflate", action="store_true", help="offer permessage-deflate (RFC 7692)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +79,13 @@ def run(args: argparse.Namespace) -> int:
     """Probe as `args` (from `add_arguments`) say; returns the exit status, errors on stderr."""
     t: float = args.timeout
     try:
-        config = Config(origin=args.origin, handshake_timeout=t, tls_handshake_timeout=t, close_timeout=t)
+        config = Config(
+            origin=args.origin,
+            handshake_timeout=t,
+            tls_handshake_timeout=t,
+            close_timeout=t,
+            deflate=args.deflate,
+        )
     except ConfigError as exc:
         print(f"probe: {exc}", file=sys.stderr)
         return 2

@@ -112,12 +112,14 @@ def test_workers_share_the_port() -> None:
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_probe_against_serve(adapter: str) -> None:
-    """The two commands together: `probe` gets every OPTIONS answered by `serve`'s registrar."""
-    with served("--adapter", adapter) as server:
+    """The two commands together: `probe` gets every OPTIONS answered by `serve`'s registrar
+    (over permessage-deflate with the sync adapter, which both offer and accept)."""
+    deflate = ["--deflate"] if adapter == "sync" else []
+    with served("--adapter", adapter, *deflate) as server:
         done = subprocess.run(
             [
                 sys.executable, "-m", "sansio_wss", "probe", f"wss://127.0.0.1:{server.port}/",
-                "--insecure", "--count", "4", "--adapter", adapter,
+                "--insecure", "--count", "4", "--adapter", adapter, *deflate,
             ],
             cwd="/tmp",
             capture_output=True,
@@ -130,6 +132,8 @@ def test_probe_against_serve(adapter: str) -> None:
     assert done.stdout.count(": SIP/2.0 200 OK") == 4, done.stdout
     assert re.search(r"round trip min/median/max: [\d.]+/[\d.]+/[\d.]+ ms", done.stdout)
     assert code == 0 and "'messages_in': 4, 'messages_out': 4" in out
+    agreed = "< Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12; client_max_"
+    assert (agreed in done.stdout) is bool(deflate), done.stdout
 
 
 def test_ipv6_and_ipv4_listeners() -> None:
