@@ -29,6 +29,8 @@ from wsproto.events import AcceptConnection, Request, TextMessage
 from wsproto.extensions import Extension, PerMessageDeflate
 
 from sansio_wss import Config, Opened, ServerConnection, SipMessageReceived, State
+from sansio_wss._deflate import _LEVEL as OUR_LEVEL
+from sansio_wss._deflate import _MEM_LEVEL as OUR_MEM_LEVEL
 
 NOW = 0.0
 REQUEST = sp.chrome_upgrade_request()  # offers `permessage-deflate; client_max_window_bits`, as Chromium does
@@ -621,7 +623,7 @@ def memory_child(name: str, mode: str, n: int) -> dict[str, float]:
     if name == "zlib only (ours' settings)":
 
         def one() -> object:
-            compressor = zlib.compressobj(6, zlib.DEFLATED, -12, 4)
+            compressor = zlib.compressobj(OUR_LEVEL, zlib.DEFLATED, -12, OUR_MEM_LEVEL)
             decompressor = zlib.decompressobj(-12)
             decompressor.decompress(compressor.compress(invite) + compressor.flush(zlib.Z_SYNC_FLUSH))
             return compressor, decompressor
@@ -703,9 +705,9 @@ def sweep_table(msgs: int, reps: int) -> list[str]:
         "dialog": [text.encode() for text in made["dialog"]["out"]],
         "WebRTC INVITE": [text.encode() for text in made["WebRTC INVITE"]["out"]],
     }
-    settings = [(12, 6, 4, "ours"), (12, 6, 5, "websockets (serve)"), (12, 6, 8, ""), (12, 1, 4, ""),
-                (12, 1, 5, ""), (12, 4, 4, ""), (12, 9, 4, ""), (13, 6, 4, ""), (13, 6, 5, ""),
-                (15, 6, 8, "wsproto, websockets (factory)")]  # fmt: skip
+    settings = [(12, OUR_LEVEL, OUR_MEM_LEVEL, "ours, websockets (serve)"), (12, 6, 4, ""),
+                (12, 6, 8, ""), (12, 1, 4, ""), (12, 1, 5, ""), (12, 4, 5, ""), (12, 9, 5, ""),
+                (13, 6, 4, ""), (13, 6, 5, ""), (15, 6, 8, "wsproto, websockets (factory)")]  # fmt: skip
     times: dict[tuple[str, int, int, int], list[float]] = {}
     sizes: dict[tuple[str, int, int, int], int] = {}
     state: dict[tuple[int, int, int], int] = {}
@@ -743,7 +745,7 @@ def sweep_table(msgs: int, reps: int) -> list[str]:
         cells = []
         for row, texts in inputs.items():
             t = statistics.median(times[row, bits, level, mem])
-            base = statistics.median(times[row, 12, 6, 4])
+            base = statistics.median(times[row, 12, OUR_LEVEL, OUR_MEM_LEVEL])
             cells.append(f"{sizes[row, bits, level, mem] / len(texts):,.0f} B, {t * 1e6:.1f}, {t / base:.2f}")
         lines.append(
             f"| {bits} | {level} | {mem} | {who} | {state[bits, level, mem]:,} B | "
@@ -784,7 +786,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"- Python {sys.version.split()[0]}, zlib {zlib.ZLIB_RUNTIME_VERSION}; mode {mode}; load average "
         f"{loadavg()} at start",
         "- `+d`: permessage-deflate agreed with Chromium's offer; ours: `Config(deflate=True)` "
-        "(12-bit windows, context takeover, level 6, memLevel 4); websockets (serve): what its `serve()` "
+        f"(12-bit windows, context takeover, level {OUR_LEVEL}, memLevel {OUR_MEM_LEVEL}); "
+        "websockets (serve): what its `serve()` "
         "enables by default (12-bit windows, memLevel 5); websockets (factory): "
         "`ServerPerMessageDeflateFactory()` (15 bits, memLevel 8); wsproto: `PerMessageDeflate()` (15 bits, "
         "memLevel 8); ours+d (13 bits): `Config(deflate=True, deflate_window_bits=13)`.",
