@@ -16,12 +16,27 @@ from __future__ import annotations
 import contextlib
 import ssl
 import time
+from typing import TypeVar
 
-from sansio_wss import Cause, Connection, ConnectionClosed, ConnectionTrace, Event, TransportAction
+from sansio_wss import (
+    Cause,
+    Connection,
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionTrace,
+    Event,
+    InvalidSipMessage,
+    SipMessageReceived,
+    TransportAction,
+)
 
 from ._tls import tls_details
 
-__all__ = ["ConnectionView", "Driver", "TLSInfo"]
+__all__ = ["AsyncMessages", "ConnectionView", "Driver", "Message", "TLSInfo"]
+
+Message = SipMessageReceived | InvalidSipMessage
+"""What a connection's `recv()` returns."""
+_Self = TypeVar("_Self", bound="AsyncMessages")
 
 _READ = 65536
 _ABORT_CAUSES = frozenset(
@@ -280,3 +295,23 @@ class ConnectionView:
     def tls(self) -> TLSInfo | None:
         """What TLS negotiated (version, cipher, the peer's certificate), once its handshake is done."""
         return self._driver.tls_info
+
+
+class AsyncMessages:
+    """`async for message in conn:` over `recv()`, ending when the connection does (the
+    asyncio and trio Connections)."""
+
+    __slots__ = ()
+
+    async def recv(self) -> Message:
+        """The next message (the adapter's Connection implements it)."""
+        raise NotImplementedError
+
+    def __aiter__(self: _Self) -> _Self:
+        return self
+
+    async def __anext__(self) -> Message:
+        try:
+            return await self.recv()
+        except ConnectionClosedError:
+            raise StopAsyncIteration from None

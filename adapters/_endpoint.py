@@ -28,7 +28,7 @@ from sansio_wss.sip import parse_ws_uri, reachable, sip_destination
 
 from ._tls import TLSContexts
 
-__all__ = ["Dial", "DialPlan", "Incoming", "Router", "Stats"]
+__all__ = ["Dial", "DialPlan", "Incoming", "Router", "RouterView", "Stats"]
 
 T = TypeVar("T")
 
@@ -243,3 +243,22 @@ class Router(Generic[T]):
         if self._default_context is None:
             self._default_context = ssl.create_default_context()
         return None, self._default_context
+
+
+class RouterView(Generic[T]):
+    """What the asyncio and trio Endpoints show of their router (the blocking one copies under
+    its lock): statistics and the open flows."""
+
+    __slots__ = ()
+
+    _router: Router[T]
+
+    @property
+    def stats(self) -> Stats:
+        """Connections accepted, connected, open, failed by cause; messages and bytes each way."""
+        return self._router.stats
+
+    @property
+    def flows(self) -> ConnectionTable[T]:
+        """The open connections, by flow id and remote address."""
+        return self._router.table

@@ -27,11 +27,10 @@ from sansio_wss import (
     TransportAction,
 )
 
-from ._driver import ConnectionView, Driver
+from ._driver import ConnectionView, Driver, Message
 
 __all__ = ["Connection", "Message", "Selector", "Waker", "logger", "start_client"]
 
-Message = SipMessageReceived | InvalidSipMessage
 """What `recv()` returns: a SIP message, or a message whose start line is not SIP."""
 
 logger = logging.getLogger("sansio_wss.adapters.sync")

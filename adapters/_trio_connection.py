@@ -29,11 +29,10 @@ from sansio_wss import (
     TransportAction,
 )
 
-from ._driver import ConnectionView, Driver
+from ._driver import AsyncMessages, ConnectionView, Driver, Message
 
 __all__ = ["Connection", "Message", "raw_socket"]
 
-Message = SipMessageReceived | InvalidSipMessage
 """What `recv()` returns: a SIP message, or a message whose start line is not SIP."""
 
 _READ = 262144  # one read takes all that is available: one chunk for max_msg_chunks
@@ -43,7 +42,7 @@ _FAIR_TURNS = 16  # calls of send()/recv() that did not wait, between two yields
 _log = logging.getLogger("sansio_wss.adapters.trio")
 
 
-class Connection(ConnectionView):
+class Connection(ConnectionView, AsyncMessages):
     """One SIP-over-WSS connection, either role, for trio code.
 
     `recv()` (or `async for`) gives received messages in order; `send()` sends one;
@@ -146,16 +145,6 @@ class Connection(ConnectionView):
         if len(self._messages) == _MAX_QUEUE // 2 and self._room:
             self._room.unpark_all()
         return message
-
-    def __aiter__(self) -> Connection:
-        return self
-
-    async def __anext__(self) -> Message:
-        """`async for message in conn:` ends when the connection does."""
-        try:
-            return await self.recv()
-        except ConnectionClosedError:
-            raise StopAsyncIteration from None
 
     async def send(self, message: bytes | str, *, binary: bool | None = None) -> None:
         """Send one SIP message. Raises ConnectionClosedError once closing.

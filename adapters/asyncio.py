@@ -17,7 +17,6 @@ from sansio_wss import (
     ConnectFailed,
     ConnectionClosed,
     ConnectionClosedError,
-    ConnectionTable,
     Flow,
     HandshakeRejected,
     InvalidSipMessage,
@@ -28,15 +27,14 @@ from sansio_wss import (
     TransportAction,
 )
 
-from ._driver import Driver, TLSInfo
-from ._endpoint import Dial, DialPlan, Incoming, Router, Stats
+from ._driver import AsyncMessages, Driver, Message, TLSInfo
+from ._endpoint import Dial, DialPlan, Incoming, Router, RouterView
 from ._tls import TLSContexts, client_target
 
 __all__ = ["Connection", "Endpoint", "Incoming", "Server", "connect", "serve"]
 
 _log = logging.getLogger("sansio_wss.adapters.asyncio")
 
-Message = SipMessageReceived | InvalidSipMessage
 """What `recv()` returns: a SIP message, or a message whose start line is not SIP."""
 
 _MAX_QUEUE = 64  # received messages held for the application before we stop reading
@@ -58,7 +56,7 @@ def _read_buffer() -> memoryview:
     return view
 
 
-class Connection:
+class Connection(AsyncMessages):
     """One SIP-over-WSS connection, either role, for asyncio code.
 
     `recv()` (or `async for`) gives received messages in order; `send()` sends
@@ -116,16 +114,6 @@ class Connection:
         if len(self._messages) == _MAX_QUEUE // 2:
             self._protocol.resume_queue()
         return message
-
-    def __aiter__(self) -> Connection:
-        return self
-
-    async def __anext__(self) -> Message:
-        """`async for message in conn:` ends when the connection does."""
-        try:
-            return await self.recv()
-        except ConnectionClosedError:
-            raise StopAsyncIteration from None
 
     async def send(self, message: bytes | str, *, binary: bool | None = None) -> None:
         """Send one SIP message; waits while the socket's buffer is full (bounded by
@@ -532,7 +520,7 @@ async def serve(
     return Server(servers, connections)
 
 
-class Endpoint:
+class Endpoint(RouterView[Connection]):
     """The transport level, like an OpenSIPS `proto_wss` socket: listeners, and SIP messages
     to and from any destination over connections reused by remote address (and TLS domain
     with `cert_check_on_conn_reuse`).
@@ -563,16 +551,6 @@ class Endpoint:
         self._open: set[Connection] = set()
         self._dials: set[asyncio.Future[Connection]] = set()
         self._closed: tuple[int, str] | None = None
-
-    @property
-    def stats(self) -> Stats:
-        """Connections accepted, connected, open, failed by cause; messages and bytes each way."""
-        return self._router.stats
-
-    @property
-    def flows(self) -> ConnectionTable[Connection]:
-        """The open connections, by flow id and remote address."""
-        return self._router.table
 
     @property
     def addresses(self) -> list[tuple[str, int]]:

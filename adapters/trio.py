@@ -24,14 +24,13 @@ from sansio_wss import (
     Config,
     ConnectFailed,
     ConnectionClosedError,
-    ConnectionTable,
     Flow,
     ServerConnection,
     TLSDomain,
 )
 
 from ._driver import Driver
-from ._endpoint import Dial, DialPlan, Incoming, Router, Stats
+from ._endpoint import Dial, DialPlan, Incoming, Router, RouterView
 from ._listen import listen_sockets
 from ._tls import TLSContexts, client_target
 from ._trio_connection import Connection, Message, raw_socket
@@ -196,7 +195,7 @@ async def serve(
 # ------------------------------------------------------------------ endpoint
 
 
-class Endpoint:
+class Endpoint(RouterView[Connection]):
     """The transport level, like an OpenSIPS `proto_wss` socket: listeners, and SIP messages
     to and from any destination over connections reused by remote address (and TLS domain
     with `cert_check_on_conn_reuse`).
@@ -235,16 +234,6 @@ class Endpoint:
         self._closed: tuple[int, str] | None = None
         self._nursery: trio.Nursery | None = None
         self._nursery_manager: AbstractAsyncContextManager[trio.Nursery] | None = None
-
-    @property
-    def stats(self) -> Stats:
-        """Connections accepted, connected, open, failed by cause; messages and bytes each way."""
-        return self._router.stats
-
-    @property
-    def flows(self) -> ConnectionTable[Connection]:
-        """The open connections, by flow id and remote address."""
-        return self._router.table
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
