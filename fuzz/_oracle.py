@@ -138,6 +138,8 @@ class Wire:
         self.close_sent = False
         self.close_code: int | None = None
         self.frames: list[tuple[int, bytes]] = []
+        self.deflate = False  # permessage-deflate agreed: RSV1 allowed on (the only frame of) a message
+        self.compressed: list[bool] = []  # for each frame, whether it had RSV1
 
     def feed(self, data: bytes) -> None:
         """Add what the endpoint wrote and check every complete unit in it."""
@@ -226,12 +228,16 @@ class Wire:
     def _frame(self, b0: int, payload: bytes) -> None:
         opcode = b0 & 0x0F
         check(not self.close_sent, lambda: f"frame {opcode:#x} written after our Close")
-        check(b0 & 0x70 == 0, "reserved bits set in a frame we wrote")
+        rsv = b0 & 0x70
+        check(
+            rsv == 0 or (self.deflate and rsv == 0x40 and opcode in (1, 2)),
+            "reserved bits set in a frame we wrote",
+        )
         check(bool(b0 & 0x80), "we wrote a fragment; the core never fragments")
         check(opcode in (0x1, 0x2, 0x8, 0x9, 0xA), lambda: f"we wrote opcode {opcode:#x}")
         if opcode >= 0x8:
             check(len(payload) <= 125, "control frame over 125 bytes written")
-        if opcode == 0x1:
+        if opcode == 0x1 and not rsv:
             check(valid_utf8(payload), "text frame written that is not UTF-8")
         if opcode == 0x8:
             self.close_sent = True
@@ -243,6 +249,7 @@ class Wire:
                 self.close_code = code
             self.phase = "done"
         self.frames.append((opcode, payload))
+        self.compressed.append(bool(rsv))
 
 
 class Watcher:

@@ -168,6 +168,9 @@ def server_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
         "bare_lf_400": (server_seed(CHROME_REQUEST.replace(b"\r\n", b"\n", 2)), closed_with(400)),
         "data_after_head_400": (server_seed(CHROME_REQUEST + encode(TEXT, OK, MASK)), closed_with(400)),
         "post_method_400": (server_seed(CHROME_REQUEST.replace(b"GET", b"POST", 1)), closed_with(400)),
+        # flags 8: permessage-deflate, window 9 + (flags >> 4 & 7) % 7; 128: a generated offer
+        "deflate_chrome_offer": (server_seed(CHROME_REQUEST, flags=3 | 8 | 0x30), opened),
+        "deflate_generated_offer": (server_seed(b"", flags=3 | 8 | 128 | 0x60), opened),
     }
 
 
@@ -193,6 +196,16 @@ def client_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
             client_seed(reply_101(extra=b"Sec-WebSocket-Extensions: permessage-deflate\r\n")),
             closed_with(101),
         ),
+        "deflate_answer": (
+            client_seed(
+                reply_101(
+                    extra=b"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=12\r\n"
+                ),
+                flags=1 | 8 | 0x30,
+            ),
+            opened,
+        ),
+        "deflate_generated_answer": (client_seed(b"", flags=1 | 8 | 128), opened),
         "http_1_0": (client_seed(reply_101().replace(b"HTTP/1.1", b"HTTP/1.0")), closed_with(None)),
         "truncated_timeout": (
             client_seed(reply_101()[:60], ending=2),

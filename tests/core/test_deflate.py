@@ -292,9 +292,36 @@ def test_a_client_fails_an_answer_it_cannot_keep(answer: str, error: str) -> Non
     assert end.cause is Cause.HANDSHAKE_FAILED and error in end.detail
 
 
-def test_agreement_header_names_only_what_is_not_the_default() -> None:
-    assert Agreement(False, False, 15, 15).header() == "permessage-deflate"
+def test_agreement_header_always_names_the_server_window() -> None:
+    """RFC 7692 7.1.2.1: a server accepts server_max_window_bits by naming it, even at 15 (found by
+    fuzz_handshake_server; websockets' client fails an answer without it)."""
+    assert Agreement(False, False, 15, 15).header() == "permessage-deflate; server_max_window_bits=15"
+    offer = accept_offer(["permessage-deflate; server_max_window_bits=15"], 15)
+    assert offer is not None and "server_max_window_bits=15" in offer.header()
     assert accept_offer([], 12) is None
+
+
+@pytest.mark.parametrize(
+    ("values", "agreed"),
+    [
+        (['foo; x=", permessage-deflate, "'], None),  # the only offer is foo (found by fuzzing)
+        (['permessage-deflate; x="unterminated, permessage-deflate'], None),
+        (['permessage-deflate; client_max_window_bits="\\1\\0"'], 10),  # a quoted-pair
+        (['permessage-deflate; client_max_window_bits="11"; server_max_window_bits=10'], 11),
+        (["permessage-deflate; server_max_window_bits=09"], None),  # no leading zero (found by fuzzing)
+        (["permessage-deflate; server_max_window_bits=09, permessage-deflate; client_max_window_bits"], 12),
+    ],
+)
+def test_offers_are_read_as_quoted_lists(values: list[str], agreed: int | None) -> None:
+    found = accept_offer(values, 12)
+    assert (None if found is None else found.client_max_window_bits) == agreed
+
+
+def test_a_client_fails_a_window_with_a_leading_zero_or_a_broken_quote() -> None:
+    with pytest.raises(ValueError, match="server window"):
+        read_response(["permessage-deflate; server_max_window_bits=09"], 12)
+    with pytest.raises(ValueError, match="unterminated"):
+        read_response(['permessage-deflate; x="a'], 12)
 
 
 def test_config_checks_the_window() -> None:

@@ -61,6 +61,7 @@ def test_grown_corpus_passes_the_oracles(harness: str) -> None:
 def test_every_harness_has_seeds() -> None:
     assert HARNESSES == [
         "fuzz_connection",
+        "fuzz_deflate",
         "fuzz_frames",
         "fuzz_handshake_client",
         "fuzz_handshake_server",
@@ -92,6 +93,9 @@ def test_committed_corpus_is_what_make_corpus_builds() -> None:
         "fuzz_sipmsg": make_corpus.sipmsg_seeds(),
         "fuzz_registrar": make_corpus.checked(
             "registrar", load("fuzz_registrar").run, make_corpus.registrar_seeds()
+        ),
+        "fuzz_deflate": make_corpus.checked(
+            "deflate", load("fuzz_deflate").run, load("make_deflate_corpus").deflate_seeds()
         ),
     }
     for harness, seeds in built.items():

@@ -205,3 +205,48 @@ def test_a_trace_that_fails_to_encode_never_escapes_receive_data() -> None:
     conn = _traced_server(protocol="W\ud800")
     conn.receive_data(_chrome_request(), 1.0)
     assert conn.state is State.OPEN
+
+
+# permessage-deflate (fuzz_handshake_server and fuzz_handshake_client with generated
+# Sec-WebSocket-Extensions, fuzz_deflate): three findings, fixed in sansio_wss/_deflate.py (the
+# server window always named in the answer; lists split outside quoted-strings only, quoted
+# values unquoted; window values with a leading zero refused).
+
+
+def _answer(offer: bytes, window: int = 12) -> str | None:
+    """The server's Sec-WebSocket-Extensions answer to Chrome's request with `offer` instead of its
+    own, or None when it does not open."""
+    conn = ServerConnection(0.0, Config(deflate=True, deflate_window_bits=window))
+    conn.receive_data(_chrome_request().replace(b"permessage-deflate; client_max_window_bits", offer), 0.0)
+    opened = [event for event in conn.events() if isinstance(event, Opened)]
+    return opened[0].extensions if opened else None
+
+
+def test_an_offered_server_window_of_15_is_confirmed() -> None:
+    """RFC 7692 7.1.2.1: a server accepts server_max_window_bits by answering with it; websockets'
+    client fails the handshake ("expected server_max_window_bits") without it."""
+    answer = _answer(b"permessage-deflate; server_max_window_bits=15", window=15)
+    assert answer is not None and "server_max_window_bits=15" in answer
+
+
+def test_no_offer_is_taken_from_inside_a_quoted_string() -> None:
+    """The only offer is `foo`, whose parameter x is the quoted-string ", permessage-deflate, "."""
+    assert _answer(b'foo; x=", permessage-deflate, "') == ""
+
+
+def test_a_window_with_a_leading_zero_is_declined() -> None:
+    """RFC 7692 7.1.2.1: the value has no leading zeroes; 7.1: a server MUST decline such an offer."""
+    assert _answer(b"permessage-deflate; server_max_window_bits=09") == ""
+
+
+def test_an_answer_with_a_leading_zero_fails_the_handshake() -> None:
+    """RFC 7692 7.1: a client MUST fail the connection for an answer with an invalid value."""
+    reply_101 = _fuzz_module("_samples").reply_101
+    conn = ClientConnection(
+        "sip.example.com", 0.0, config=Config(deflate=True), key=_fuzz_module("_samples").CLIENT_KEY
+    )
+    conn.receive_data(
+        reply_101(extra=b"Sec-WebSocket-Extensions: permessage-deflate; server_max_window_bits=09\r\n"), 0.0
+    )
+    closed = conn.closed_event
+    assert closed is not None and closed.cause is Cause.HANDSHAKE_FAILED
