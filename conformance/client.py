@@ -1,8 +1,9 @@
 """The client under test for the suite's fuzzingserver: our asyncio client, echoing every message.
 
-    client.py --url wss://127.0.0.1:PORT --agent NAME
+    client.py --url wss://127.0.0.1:PORT --agent NAME [--deflate-window-bits N]
 
-The usual loop: `/getCaseCount`, then `/runCase?case=i&agent=A` for each case (echo every
+It offers permessage-deflate (groups 12 and 13), with a window of 2**N (12, the default). The
+usual loop: `/getCaseCount`, then `/runCase?case=i&agent=A` for each case (echo every
 message until the suite closes), then `/updateReports?agent=A`. One line per case tells how
 the connection ended, as our core saw it. The suite's certificate is not verified.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import inspect
 import ssl
 import sys
@@ -31,6 +33,7 @@ CONFIG = Config(
     ping_interval=None,  # no keepalive Pings in the suite's wire logs
     send_timeout=60.0,
     close_timeout=10.0,
+    deflate=True,  # permessage-deflate, groups 12 and 13
 )
 
 # Without `binary=` (a core from before issue #5's patch), send() picks the frame type by
@@ -45,8 +48,8 @@ def _tls() -> ssl.SSLContext:
     return context
 
 
-async def _open(url: str) -> Connection:
-    return await connect(url, config=CONFIG, tls=_tls())
+async def _open(url: str, config: Config) -> Connection:
+    return await connect(url, config=config, tls=_tls())
 
 
 async def _echo(conn: Connection) -> int:
@@ -68,16 +71,16 @@ async def _echo(conn: Connection) -> int:
     return echoed
 
 
-async def _case_count(url: str) -> int:
-    conn = await _open(f"{url}/getCaseCount")
+async def _case_count(url: str, config: Config) -> int:
+    conn = await _open(f"{url}/getCaseCount", config)
     message = await conn.recv()
     await conn.wait_closed()
     return int(message.message)
 
 
-async def _run_case(url: str, agent: str, case: int, timeout: float) -> str:
+async def _run_case(url: str, agent: str, case: int, timeout: float, config: Config) -> str:
     try:
-        conn = await asyncio.wait_for(_open(f"{url}/runCase?case={case}&agent={agent}"), timeout)
+        conn = await asyncio.wait_for(_open(f"{url}/runCase?case={case}&agent={agent}", config), timeout)
     except (ConnectFailed, OSError, asyncio.TimeoutError) as exc:
         return f"connect failed: {type(exc).__name__}: {exc}"
     try:
@@ -93,16 +96,16 @@ async def _run_case(url: str, agent: str, case: int, timeout: float) -> str:
     )
 
 
-async def _main(url: str, agent: str, timeout: float) -> int:
+async def _main(url: str, agent: str, timeout: float, config: Config) -> int:
     started = time.monotonic()
-    count = await _case_count(url)
+    count = await _case_count(url, config)
     print(f"{count} cases, agent {agent!r}", flush=True)
     quoted = quote(agent)
     for case in range(1, count + 1):
         began = time.monotonic()
-        outcome = await _run_case(url, quoted, case, timeout)
+        outcome = await _run_case(url, quoted, case, timeout, config)
         print(f"case {case}: {time.monotonic() - began:.2f} s, {outcome}", flush=True)
-    conn = await _open(f"{url}/updateReports?agent={quoted}")
+    conn = await _open(f"{url}/updateReports?agent={quoted}", config)
     await conn.wait_closed()
     print(f"done in {time.monotonic() - started:.1f} s", flush=True)
     return 0
@@ -113,9 +116,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="Our asyncio client under the suite's fuzzingserver.")
     parser.add_argument("--url", required=True, help="wss://127.0.0.1:PORT of the fuzzingserver")
     parser.add_argument("--agent", required=True, help="our name in the reports")
-    parser.add_argument("--case-timeout", type=float, default=300.0, metavar="SECONDS")
+    # Above the suite's own limit (480 s for its slowest permessage-deflate cases).
+    parser.add_argument("--case-timeout", type=float, default=600.0, metavar="SECONDS")
+    parser.add_argument("--deflate-window-bits", type=int, default=CONFIG.deflate_window_bits, metavar="N")
     args = parser.parse_args()
-    return asyncio.run(_main(args.url.rstrip("/"), args.agent, args.case_timeout))
+    config = dataclasses.replace(CONFIG, deflate_window_bits=args.deflate_window_bits)
+    return asyncio.run(_main(args.url.rstrip("/"), args.agent, args.case_timeout, config))
 
 
 if __name__ == "__main__":
