@@ -16,7 +16,7 @@ _QUOTED_PAIR = re.compile(r"\\(.)")
 _TAIL = b"\x00\x00\xff\xff"  # what every sync-flushed message ends with, left off the wire
 _LEVEL = 6  # zlib's default: SIP compresses to about a third of its size with it
 _MEM_LEVEL = 5  # 39 KB of compressor state with 4 KiB windows (268 KB at zlib's defaults);
-# measured: level 4 is 20% slower on a 4.5 KB WebRTC INVITE for 8 KB less (bench/deflate_bench.py)
+# measured: memLevel 4 is 20% slower on a 4.5 KB WebRTC INVITE for 8 KB less (bench/deflate_bench.py)
 _PARAMS = frozenset((
     "server_no_context_takeover",
     "client_no_context_takeover",
