@@ -168,7 +168,7 @@ def read_response(values: list[str], window: int) -> Agreement:
     """Client: the server's answer to `client_offer(window)`; ValueError for one we cannot accept."""
     elements = _elements(values)
     if elements is None:
-        raise ValueError("101 names its extensions with an unterminated quoted-string")
+        raise ValueError("101 names its extensions in a list that is not well formed (quotes)")
     if len(elements) != 1:
         raise ValueError("101 names more than the one extension we offered")
     found = _parse(elements[0])
