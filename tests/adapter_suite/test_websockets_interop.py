@@ -12,6 +12,7 @@ import pytest
 from adapter_helpers import REGISTER, client_ssl_context, server_ssl_context
 from harness import ADAPTERS, CLOSE_ME, LIMIT, Message, harness_for
 from websockets.exceptions import ConnectionClosedOK
+from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 from websockets.sync.server import ServerConnection
 from websockets.sync.server import serve as ws_serve
@@ -36,6 +37,18 @@ def _seen(message: bytes) -> tuple[type, bytes, bool]:
 
 def _summary(messages: list[Message]) -> list[tuple[type, bytes, bool]]:
     return [(type(message), message.message, message.binary) for message in messages]
+
+
+def websockets_client(port: int) -> ClientConnection:
+    """websockets' blocking client for our server at `port`; it offers permessage-deflate, as it
+    does by default (our server declines it unless configured)."""
+    return ws_connect(
+        f"wss://localhost:{port}/ws",
+        ssl=client_ssl_context(),
+        subprotocols=[Subprotocol("sip")],
+        origin=ORIGIN,
+        proxy=None,
+    )
 
 
 @contextlib.contextmanager
@@ -65,13 +78,7 @@ def websockets_server() -> Iterator[int]:
 def test_websockets_client_against_our_server(adapter: str, closer: str) -> None:
     messages = [REGISTER, NOT_SIP] + ([BYE] if closer == "ours" else [])
     with harness_for(adapter).serve() as server:
-        with ws_connect(
-            f"wss://localhost:{server.port}/ws",
-            ssl=client_ssl_context(),
-            subprotocols=[Subprotocol("sip")],
-            origin=ORIGIN,
-            proxy=None,
-        ) as ws:
+        with websockets_client(server.port) as ws:
             assert ws.subprotocol == "sip"
             for message in messages:
                 ws.send(_data(message))
@@ -111,14 +118,7 @@ AGREED = "permessage-deflate; server_max_window_bits=12; client_max_window_bits=
 @pytest.mark.parametrize("adapter", ADAPTERS)
 def test_websockets_client_with_deflate_against_our_server(adapter: str) -> None:
     with harness_for(adapter).serve(config=Config(deflate=True)) as server:
-        with ws_connect(
-            f"wss://localhost:{server.port}/ws",
-            ssl=client_ssl_context(),
-            subprotocols=[Subprotocol("sip")],
-            origin=ORIGIN,
-            proxy=None,
-            compression="deflate",
-        ) as ws:
+        with websockets_client(server.port) as ws:
             assert ws.response is not None
             assert ws.response.headers["Sec-WebSocket-Extensions"] == AGREED
             for message in (REGISTER, BIG, NOT_SIP, BIG):
