@@ -8,9 +8,9 @@ import threading
 import time
 from collections.abc import Callable
 
-from sansio_wss import Config, ServerConnection
+from sansio_wss import Config, Listener
 
-from ._driver import Driver
+from ._listen import accept_driver
 from ._sync_io import Connection, Message, Selector, Waker, logger
 from ._tls import TLSContexts
 
@@ -23,7 +23,7 @@ class Acceptor:
 
     def __init__(
         self,
-        listeners: list[socket.socket],
+        listeners: list[tuple[socket.socket, Listener]],
         contexts: TLSContexts,
         config: Config,
         *,
@@ -31,9 +31,12 @@ class Acceptor:
         on_end: Callable[[Connection], None] | None = None,
         deliver: Callable[[Connection, Message], bool] | None = None,
     ) -> None:
-        """Start accepting on `listeners` (non-blocking, bound, listening); hooks as `Connection`'s."""
-        self._listeners = listeners
-        self.addresses: list[tuple[str, int]] = [(s.getsockname()[0], s.getsockname()[1]) for s in listeners]
+        """Start accepting on `listeners` (sockets non-blocking, bound, listening, each with the
+        `Listener` it serves); hooks as `Connection`'s."""
+        self._listeners = dict(listeners)
+        self.addresses: list[tuple[str, int]] = [
+            (s.getsockname()[0], s.getsockname()[1]) for s, _ in listeners
+        ]
         """The (IP, port) of every listening socket."""
         self._contexts = contexts
         self._config = config
@@ -114,12 +117,11 @@ class Acceptor:
             return
         try:
             local = sock.getsockname()
-            context = self._contexts.server_context((local[0], local[1]))
-            if context is None:  # no TLS domain serves this listener
+            now = time.monotonic()
+            driver = accept_driver(self._listeners[listener], self._contexts, self._config, local[:2], now)
+            if driver is None:  # no TLS domain serves this listener
                 sock.close()
                 return
-            now = time.monotonic()
-            driver = Driver(context, ServerConnection(now, self._config), now)
             conn = Connection(sock, driver, on_open=self._on_open, on_end=self._ended, deliver=self._deliver)
         except OSError:  # the peer is already gone
             sock.close()

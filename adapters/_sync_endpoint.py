@@ -11,12 +11,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from types import TracebackType
 
-from sansio_wss import Config, ConnectionClosedError, Flow, TLSDomain
+from sansio_wss import Config, ConnectionClosedError, Flow, Listener, ProxyPolicy, TLSDomain
 
 from ._endpoint import Dial, DialPlan, Incoming, Router, Stats
-from ._listen import listen_sockets
+from ._listen import listen_sockets, warn_if_exposed
 from ._sync_accept import Acceptor
-from ._sync_io import Connection, Message, start_client
+from ._sync_io import Connection, Message, logger, start_client
 from ._tls import TLSContexts
 
 __all__ = ["Endpoint"]
@@ -91,19 +91,30 @@ class Endpoint:
         with self._lock:
             return [address for acceptor in self._acceptors for address in acceptor.addresses]
 
-    def listen(self, host: str, port: int | None = None, *, reuse_port: bool = False) -> tuple[str, int]:
-        """Add a listener (port: `Config.port` by default, 0 for any) and accept on it in a
-        thread; returns its address (the first, when `host` resolves to several).
-        `reuse_port`: several processes may listen on the port (SO_REUSEPORT)."""
-        port = self.config.port if port is None else port
-        sockets = listen_sockets(host, port, self._backlog, reuse_port=reuse_port)
+    def listen(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        secure: bool = True,
+        proxy: ProxyPolicy | None = None,
+        reuse_port: bool = False,
+    ) -> tuple[str, int]:
+        """Add a listener (port: `Config.port` by default, 80 for plain, 0 for any) and accept on
+        it in a thread; returns its address (the first, when `host` resolves to several).
+        `secure=False` serves plain `ws` (behind a TLS proxy); `proxy` names the trusted proxies
+        and what of theirs to believe; `reuse_port`: several processes may listen on the port
+        (SO_REUSEPORT)."""
+        spec = Listener(host, port, secure, proxy)
+        sockets = listen_sockets(host, spec.port_with(self.config), self._backlog, reuse_port=reuse_port)
+        warn_if_exposed(spec, (sock.getsockname()[:2] for sock in sockets), logger)
         with self._lock:
             if self._closed is not None:
                 for sock in sockets:
                     sock.close()
                 raise ConnectionClosedError(*self._closed)
             acceptor = Acceptor(
-                sockets,
+                [(sock, spec) for sock in sockets],
                 self._router.contexts,
                 self.config,
                 on_open=self._accepted,

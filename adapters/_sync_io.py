@@ -170,7 +170,6 @@ class Connection(ConnectionView):
         "_half_closed",
         "_held",
         "_held_since",
-        "_local",
         "_lock",
         "_messages",
         "_on_end",
@@ -180,7 +179,6 @@ class Connection(ConnectionView):
         "_reader",
         "_reader_ident",
         "_rejected",
-        "_remote",
         "_sock",
         "_sock_closed",
         "_waker",
@@ -201,8 +199,8 @@ class Connection(ConnectionView):
         `on_open` runs when the handshake succeeds and `deliver` for each received message,
         both in the I/O thread under the connection's lock; `on_end` runs once the socket is
         closed. Without `deliver`, messages wait in the connection for `recv()`."""
-        self._local, self._remote = _prepare(sock)
-        driver.attach_trace(self._remote, self._local, time.monotonic())
+        local, remote = _prepare(sock)
+        driver.set_addresses(remote, local, time.monotonic())
         self._sock = sock
         self._driver = driver
         self._on_open = on_open
@@ -544,7 +542,7 @@ class Connection(ConnectionView):
                     self._flush(now)
                     self._cond.notify_all()
         except Exception:
-            logger.exception("sansio-wss: I/O thread of %s failed", self._remote)
+            logger.exception("sansio-wss: I/O thread of %s failed", self.remote_address)
         finally:
             selector.close()
             self._finish()
@@ -562,8 +560,8 @@ class Connection(ConnectionView):
                 logger.log(
                     logging.DEBUG if closed.clean else logging.INFO,
                     "sansio-wss: %s:%s closed: %s code=%s (%s)",
-                    self._remote[0],
-                    self._remote[1],
+                    self.remote_address[0],
+                    self.remote_address[1],
                     closed.cause.value,
                     closed.code,
                     closed.detail,

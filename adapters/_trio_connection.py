@@ -73,7 +73,6 @@ class Connection(ConnectionView, AsyncMessages):
         "_drained",
         "_driver",
         "_half_closed",
-        "_local",
         "_messages",
         "_nursery_manager",
         "_on_end",
@@ -81,7 +80,6 @@ class Connection(ConnectionView, AsyncMessages):
         "_reader_scope",
         "_reading",
         "_rejected",
-        "_remote",
         "_room",
         "_sock",
         "_sock_closed",
@@ -95,14 +93,14 @@ class Connection(ConnectionView, AsyncMessages):
     def __init__(self, sock: socket.socket, driver: Driver) -> None:
         self._sock = sock
         self._driver = driver
-        self._remote: tuple[str, int] = ("", 0)
-        self._local: tuple[str, int] = ("", 0)
+        remote: tuple[str, int] = ("", 0)
+        local: tuple[str, int] = ("", 0)
         try:
-            self._remote = sock.getpeername()[:2]
-            self._local = sock.getsockname()[:2]
+            remote = sock.getpeername()[:2]
+            local = sock.getsockname()[:2]
         except OSError:  # already reset: the first read says so
             pass
-        driver.attach_trace(self._remote, self._local, trio.current_time())
+        driver.set_addresses(remote, local, trio.current_time())
         self._messages: collections.deque[Message] = collections.deque()
         self._arrival = trio.lowlevel.ParkingLot()  # recv() waits here
         self._room = trio.lowlevel.ParkingLot()  # the reader waits here while the queue is full

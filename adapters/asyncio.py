@@ -20,15 +20,17 @@ from sansio_wss import (
     Flow,
     HandshakeRejected,
     InvalidSipMessage,
+    Listener,
     Opened,
-    ServerConnection,
+    ProxyPolicy,
     SipMessageReceived,
     TLSDomain,
     TransportAction,
 )
 
-from ._driver import AsyncMessages, Driver, Message, TLSInfo
+from ._driver import AsyncMessages, ConnectionView, Driver, Message
 from ._endpoint import Dial, DialPlan, Incoming, Router, RouterView
+from ._listen import accept_driver, as_listener, warn_if_exposed
 from ._tls import TLSContexts, client_target
 
 __all__ = ["Connection", "Endpoint", "Incoming", "Server", "connect", "serve"]
@@ -56,7 +58,7 @@ def _read_buffer() -> memoryview:
     return view
 
 
-class Connection(AsyncMessages):
+class Connection(ConnectionView, AsyncMessages):
     """One SIP-over-WSS connection, either role, for asyncio code.
 
     `recv()` (or `async for`) gives received messages in order; `send()` sends
@@ -65,36 +67,17 @@ class Connection(AsyncMessages):
     raise `ConnectionClosedError`.
     """
 
-    __slots__ = ("_closed_future", "_messages", "_opened", "_protocol", "_waiter", "opened")
+    __slots__ = ("_closed_future", "_driver", "_messages", "_opened", "_protocol", "_waiter", "opened")
 
     def __init__(self, protocol: _Protocol) -> None:
         self._protocol = protocol
+        self._driver = protocol.driver
         self._messages: collections.deque[Message] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._closed_future: asyncio.Future[None] = protocol.loop.create_future()
         self._opened: asyncio.Future[Opened] = protocol.loop.create_future()
         self.opened: Opened | None = None
         """The handshake's `Opened` event: resource, peer headers, raw request and reply."""
-
-    @property
-    def closed(self) -> ConnectionClosed | None:
-        """The terminal event, once the connection has ended."""
-        return self._protocol.driver.connection.closed_event
-
-    @property
-    def remote_address(self) -> tuple[str, int]:
-        """The peer's (IP, port)."""
-        return self._protocol.remote
-
-    @property
-    def local_address(self) -> tuple[str, int]:
-        """Our (IP, port): the listener for an accepted connection."""
-        return self._protocol.local
-
-    @property
-    def tls(self) -> TLSInfo | None:
-        """What TLS negotiated (version, cipher, the peer's certificate), once its handshake is done."""
-        return self._protocol.driver.tls_info
 
     async def recv(self) -> Message:
         """The next received message; raises ConnectionClosedError once none will come."""
@@ -205,7 +188,7 @@ class _Protocol(asyncio.BufferedProtocol):
         self.driver = driver
         self._live = True
         Connection.__init__(self.conn, self)
-        driver.attach_trace(self.remote, self.local, now)
+        driver.set_addresses(self.remote, self.local, now)
         driver.start(now)
         self.flush()
 
@@ -422,8 +405,7 @@ async def connect(
 
 
 async def _listen(
-    host: str,
-    port: int,
+    listener: Listener,
     contexts: TLSContexts,
     config: Config,
     on_open: Callable[[Connection], None],
@@ -431,23 +413,22 @@ async def _listen(
     backlog: int = 1024,
     reuse_port: bool = False,
 ) -> asyncio.Server:
-    """One listening socket; TLS domain by listener and SNI."""
+    """The sockets of one listener; TLS domain by listener and SNI, or plain."""
     loop = asyncio.get_running_loop()
 
     def make_driver(protocol: _Protocol, now: float) -> Driver | None:
-        context = contexts.server_context(protocol.local)
-        if context is None:
-            return None
-        return Driver(context, ServerConnection(now, config), now)
+        return accept_driver(listener, contexts, config, protocol.local, now)
 
-    return await loop.create_server(
+    server = await loop.create_server(
         lambda: _Protocol(loop, make_driver, on_open, on_closed),
-        host,
-        port,
+        listener.host or None,
+        listener.port_with(config),
         backlog=backlog,
         reuse_address=True,
         reuse_port=reuse_port or None,
     )
+    warn_if_exposed(listener, (sock.getsockname()[:2] for sock in server.sockets), _log)
+    return server
 
 
 Handler = Callable[[Connection], Awaitable[Any]]
@@ -482,15 +463,15 @@ class Server:
 
 async def serve(
     handler: Handler,
-    listeners: Iterable[tuple[str, int]],
+    listeners: Iterable[Listener | tuple[str, int]],
     *,
     tls: Iterable[TLSDomain] | TLSContexts,
     config: Config | None = None,
     backlog: int = 1024,
 ) -> Server:
-    """Listen on every (host, port) in `listeners` and run `handler(connection)` for each
-    connection once its handshake succeeds; the connection is closed when the handler
-    returns. Server TLS domains are chosen by listener and SNI."""
+    """Listen on every `Listener` (or (host, port): `wss`) in `listeners` and run
+    `handler(connection)` for each connection once its handshake succeeds; the connection is
+    closed when the handler returns. Server TLS domains are chosen by listener and SNI."""
     config = config or Config()
     contexts = tls if isinstance(tls, TLSContexts) else TLSContexts(tls)
     loop = asyncio.get_running_loop()
@@ -515,7 +496,7 @@ async def serve(
         task.add_done_callback(tasks.discard)
 
     servers = [
-        await _listen(host, port, contexts, config, on_open, backlog=backlog) for host, port in listeners
+        await _listen(as_listener(item), contexts, config, on_open, backlog=backlog) for item in listeners
     ]
     return Server(servers, connections)
 
@@ -558,15 +539,22 @@ class Endpoint(RouterView[Connection]):
         return [sock.getsockname()[:2] for server in self._servers for sock in server.sockets]
 
     async def listen(
-        self, host: str, port: int | None = None, *, reuse_port: bool = False
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        secure: bool = True,
+        proxy: ProxyPolicy | None = None,
+        reuse_port: bool = False,
     ) -> tuple[str, int]:
-        """Add a listener (port: `Config.port` by default, 0 for any); returns its address.
-        `reuse_port`: several processes may listen on the port (SO_REUSEPORT)."""
+        """Add a listener (port: `Config.port` by default, 80 for plain, 0 for any); returns its
+        address. `secure=False` serves plain `ws` (behind a TLS proxy); `proxy` names the
+        trusted proxies and what of theirs to believe; `reuse_port`: several processes may
+        listen on the port (SO_REUSEPORT)."""
         if self._closed is not None:
             raise ConnectionClosedError(*self._closed)
         server = await _listen(
-            host,
-            self.config.port if port is None else port,
+            Listener(host, port, secure, proxy),
             self._router.contexts,
             self.config,
             self._accepted,

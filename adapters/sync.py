@@ -8,10 +8,10 @@ import threading
 from collections.abc import Callable, Iterable
 from types import TracebackType
 
-from sansio_wss import Config, ConnectionClosedError, TLSDomain
+from sansio_wss import Config, ConnectionClosedError, Listener, TLSDomain
 
 from ._endpoint import Incoming, Stats
-from ._listen import listen_sockets
+from ._listen import as_listener, listen_sockets, warn_if_exposed
 from ._sync_accept import Acceptor
 from ._sync_endpoint import Endpoint
 from ._sync_io import Connection, Message, logger, start_client
@@ -73,7 +73,7 @@ class Server:
 
     def __init__(
         self,
-        listeners: list[socket.socket],
+        listeners: list[tuple[socket.socket, Listener]],
         handler: Handler,
         contexts: TLSContexts,
         config: Config,
@@ -134,24 +134,27 @@ class Server:
 
 def serve(
     handler: Handler,
-    listeners: Iterable[tuple[str, int]],
+    listeners: Iterable[Listener | tuple[str, int]],
     *,
     tls: Iterable[TLSDomain] | TLSContexts,
     config: Config | None = None,
     backlog: int = 1024,
 ) -> Server:
-    """Listen on every (host, port) in `listeners` and run `handler(connection)` in a thread
-    for each connection once its handshake succeeds; the connection is closed when the
-    handler returns (with 1011 if it raised). Server TLS domains are chosen by listener
-    and SNI."""
+    """Listen on every `Listener` (or (host, port): `wss`) in `listeners` and run
+    `handler(connection)` in a thread for each connection once its handshake succeeds; the
+    connection is closed when the handler returns (with 1011 if it raised). Server TLS
+    domains are chosen by listener and SNI."""
     config = config or Config()
     contexts = tls if isinstance(tls, TLSContexts) else TLSContexts(tls)
-    sockets: list[socket.socket] = []
+    sockets: list[tuple[socket.socket, Listener]] = []
     try:
-        for host, port in listeners:
-            sockets += listen_sockets(host, port, backlog)
+        for item in listeners:
+            listener = as_listener(item)
+            found = listen_sockets(listener.host, listener.port_with(config), backlog)
+            sockets += [(sock, listener) for sock in found]
+            warn_if_exposed(listener, (sock.getsockname()[:2] for sock in found), logger)
     except BaseException:
-        for sock in sockets:
+        for sock, _ in sockets:
             sock.close()
         raise
     return Server(sockets, handler, contexts, config)

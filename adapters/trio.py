@@ -25,13 +25,14 @@ from sansio_wss import (
     ConnectFailed,
     ConnectionClosedError,
     Flow,
-    ServerConnection,
+    Listener,
+    ProxyPolicy,
     TLSDomain,
 )
 
 from ._driver import Driver
 from ._endpoint import Dial, DialPlan, Incoming, Router, RouterView
-from ._listen import listen_sockets
+from ._listen import accept_driver, as_listener, listen_sockets, warn_if_exposed
 from ._tls import TLSContexts, client_target
 from ._trio_connection import Connection, Message, raw_socket
 
@@ -114,19 +115,21 @@ async def open_connection(
 # ------------------------------------------------------------------ server
 
 
-async def _accept(stream: trio.SocketStream, contexts: TLSContexts, config: Config) -> Connection | None:
-    """TLS and the upgrade on an accepted stream. None when no TLS domain serves its
-    listener; a connection whose handshake failed has lingered as the core said (so that
-    our error reply is read, not reset) and is closed."""
+async def _accept(
+    stream: trio.SocketStream, listener: Listener, contexts: TLSContexts, config: Config
+) -> Connection | None:
+    """PROXY header, TLS and the upgrade on a stream accepted on `listener`. None when no TLS
+    domain serves the listener; a connection whose handshake failed has lingered as the core
+    said (so that our error reply is read, not reset) and is closed."""
+    now = trio.current_time()
     try:
-        context = contexts.server_context(stream.socket.getsockname()[:2])
+        driver = accept_driver(listener, contexts, config, stream.socket.getsockname()[:2], now)
     except OSError:  # reset before we looked
-        context = None
-    if context is None:
+        driver = None
+    if driver is None:
         await trio.aclose_forcefully(stream)
         return None
-    now = trio.current_time()
-    conn = Connection(raw_socket(stream), Driver(context, ServerConnection(now, config), now))
+    conn = Connection(raw_socket(stream), driver)
     await conn._open("server stopped")
     if conn.opened is None:
         closed = conn.closed
@@ -144,22 +147,19 @@ async def _accept(stream: trio.SocketStream, contexts: TLSContexts, config: Conf
     return conn
 
 
-async def _listen(host: str, port: int, backlog: int | None) -> list[trio.SocketListener]:
-    return await trio.open_tcp_listeners(port, host=host, backlog=backlog)
-
-
 async def serve(
     handler: Handler,
-    listeners: Iterable[tuple[str, int]],
+    listeners: Iterable[Listener | tuple[str, int]],
     *,
     tls: Iterable[TLSDomain] | TLSContexts,
     config: Config | None = None,
     backlog: int | None = None,
     task_status: trio.TaskStatus[list[tuple[str, int]]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Listen on every (host, port) in `listeners` and run `handler(connection)` for each
-    connection once its handshake succeeds; the connection is closed when the handler
-    returns (1011 if it raised: the error is logged and the server goes on).
+    """Listen on every `Listener` (or (host, port): `wss`) in `listeners` and run
+    `handler(connection)` for each connection once its handshake succeeds; the connection is
+    closed when the handler returns (1011 if it raised: the error is logged and the server
+    goes on).
 
     Server TLS domains are chosen by listener and SNI. Runs until cancelled, which closes
     every connection (1001, bounded by `close_timeout`). `await nursery.start(serve, ...)`
@@ -169,17 +169,22 @@ async def serve(
     """
     config = config or Config()
     contexts = tls if isinstance(tls, TLSContexts) else TLSContexts(tls)
-    sockets: list[trio.SocketListener] = []
+    bound: list[tuple[Listener, list[trio.SocketListener]]] = []
     try:
-        for host, port in listeners:
-            sockets += await _listen(host, port, backlog)
+        for item in listeners:
+            listener = as_listener(item)
+            port = listener.port_with(config)
+            found = await trio.open_tcp_listeners(port, host=listener.host or None, backlog=backlog)
+            bound.append((listener, found))
+            warn_if_exposed(listener, (s.socket.getsockname()[:2] for s in found), _log)
     except BaseException:
-        for listener in sockets:
-            await trio.aclose_forcefully(listener)
+        for _, found in bound:
+            for socket_listener in found:
+                await trio.aclose_forcefully(socket_listener)
         raise
 
-    async def serve_one(stream: trio.SocketStream) -> None:
-        conn = await _accept(stream, contexts, config)
+    async def serve_one(stream: trio.SocketStream, listener: Listener) -> None:
+        conn = await _accept(stream, listener, contexts, config)
         if conn is None or conn.opened is None:
             return
         try:
@@ -188,8 +193,10 @@ async def serve(
         except Exception:
             _log.exception("handler failed for %s:%s", *conn.remote_address)
 
-    task_status.started([listener.socket.getsockname()[:2] for listener in sockets])
-    await trio.serve_listeners(serve_one, sockets)
+    task_status.started([s.socket.getsockname()[:2] for _, found in bound for s in found])
+    async with trio.open_nursery() as nursery:
+        for listener, found in bound:
+            nursery.start_soon(trio.serve_listeners, functools.partial(serve_one, listener=listener), found)
 
 
 # ------------------------------------------------------------------ endpoint
@@ -241,21 +248,28 @@ class Endpoint(RouterView[Connection]):
         return [listener.socket.getsockname()[:2] for listener in self._listeners]
 
     async def listen(
-        self, host: str, port: int | None = None, *, reuse_port: bool = False
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        secure: bool = True,
+        proxy: ProxyPolicy | None = None,
+        reuse_port: bool = False,
     ) -> tuple[str, int]:
-        """Add a listener (port: `Config.port` by default, 0 for any); returns its address
-        (the first, when `host` resolves to several). `reuse_port`: several processes may
-        listen on the port (SO_REUSEPORT)."""
+        """Add a listener (port: `Config.port` by default, 80 for plain, 0 for any); returns its
+        address (the first, when `host` resolves to several). `secure=False` serves plain `ws`
+        (behind a TLS proxy); `proxy` names the trusted proxies and what of theirs to believe;
+        `reuse_port`: several processes may listen on the port (SO_REUSEPORT)."""
         nursery = self._running()
+        spec = Listener(host, port, secure, proxy)
         sockets = await trio.to_thread.run_sync(
-            functools.partial(
-                listen_sockets, host, self.config.port if port is None else port, 1024, reuse_port=reuse_port
-            )
+            functools.partial(listen_sockets, host, spec.port_with(self.config), 1024, reuse_port=reuse_port)
         )
         listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(sock)) for sock in sockets]
+        warn_if_exposed(spec, (listener.socket.getsockname()[:2] for listener in listeners), _log)
         self._listeners += listeners
         for listener in listeners:
-            nursery.start_soon(self._accept_loop, listener)
+            nursery.start_soon(self._accept_loop, listener, spec)
         host_bound, port_bound = listeners[0].socket.getsockname()[:2]
         return str(host_bound), int(port_bound)
 
@@ -394,7 +408,7 @@ class Endpoint(RouterView[Connection]):
             finally:
                 self._scopes.discard(scope)
 
-    async def _accept_loop(self, listener: trio.SocketListener) -> None:
+    async def _accept_loop(self, listener: trio.SocketListener, spec: Listener) -> None:
         with self._scope():
             while True:
                 try:
@@ -403,12 +417,12 @@ class Endpoint(RouterView[Connection]):
                     _log.warning("accept on %s failed: %s", listener.socket.getsockname()[:2], exc)
                     await trio.sleep(0.1)
                     continue
-                self._running().start_soon(self._accepted, stream)
+                self._running().start_soon(self._accepted, stream, spec)
 
-    async def _accepted(self, stream: trio.SocketStream) -> None:
+    async def _accepted(self, stream: trio.SocketStream, spec: Listener) -> None:
         conn: Connection | None = None
         with self._scope():
-            conn = await _accept(stream, self._router.contexts, self.config)
+            conn = await _accept(stream, spec, self._router.contexts, self.config)
         if conn is None:  # no TLS domain, or the endpoint closed meanwhile
             return
         if conn.opened is None:

@@ -24,6 +24,8 @@ from .events import (
     PongReceived,
     SipMessageReceived,
 )
+from .listener import Listener
+from .proxy import ProxyHeader, ProxyHeaderReader, ProxyPolicy
 from .table import ConnectionTable, Flow
 from .tls import TLSDomain
 from .trace import ConnectionTrace, TlsDetails, TraceConfig, TracePeer, Tracer, TraceStats
@@ -52,11 +54,15 @@ __all__ = [
     "HandshakeRequest",
     "Headers",
     "InvalidSipMessage",
+    "Listener",
     "LocalProtocolError",
     "NoRoute",
     "Opened",
     "PingReceived",
     "PongReceived",
+    "ProxyHeader",
+    "ProxyHeaderReader",
+    "ProxyPolicy",
     "ServerConnection",
     "SipMessageReceived",
     "State",

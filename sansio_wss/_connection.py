@@ -24,6 +24,7 @@ from .sip import is_text
 
 if TYPE_CHECKING:
     from ._deflate import PerMessageDeflate
+    from .table import Address
     from .trace import ConnectionTrace
 
 __all__ = ["Connection"]
@@ -67,8 +68,11 @@ class Connection(FrameReader):
         "_events",
         "_handshake_deadline",
         "_last_rx",
+        "_local",
         "_masks",
         "_out",
+        "_proxy_address",
+        "_remote",
         "_sent_close",
         "_state",
         "_trace",
@@ -93,6 +97,9 @@ class Connection(FrameReader):
         self._masks = MaskSource() if client else None
         self._trace: ConnectionTrace | None = None
         self._deflate: PerMessageDeflate | None = None
+        self._remote: Address | None = None
+        self._local: Address | None = None
+        self._proxy_address: Address | None = None
 
     # ----------------------------------------------------------------- outputs
 
@@ -124,6 +131,29 @@ class Connection(FrameReader):
     def attach_trace(self, trace: ConnectionTrace) -> None:
         """Report to `trace` from now on (`Tracer.attach()` calls this)."""
         self._trace = trace
+
+    @property
+    def remote_address(self) -> Address | None:
+        """The peer's (IP, port): the socket's, or the client's when a trusted proxy named it
+        (PROXY header, `Forwarded`); None until `set_addresses`."""
+        return self._remote
+
+    @property
+    def local_address(self) -> Address | None:
+        """Our (IP, port): the socket's, or the one the client connected to per a PROXY header."""
+        return self._local
+
+    @property
+    def proxy_address(self) -> Address | None:
+        """The socket's peer when `remote_address` is a client a proxy named; None for a direct peer."""
+        return self._proxy_address
+
+    def set_addresses(self, remote: Address, local: Address, *, proxy: Address | None = None) -> None:
+        """Both ends' (IP, port) as the adapter knows them: the socket's, then (with the socket's
+        peer as `proxy`) a PROXY header's. The trace, if any, moves to them."""
+        self._remote, self._local, self._proxy_address = remote, local, proxy
+        if self._trace is not None:
+            self._trace.readdress(remote, local)
 
     @property
     def closed_event(self) -> ConnectionClosed | None:

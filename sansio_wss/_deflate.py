@@ -3,16 +3,15 @@ bounded decompressor, allocated at their first message and small (windows of 2**
 
 from __future__ import annotations
 
-import re
 import zlib
 from dataclasses import dataclass
 
 from ._frames import Violation
+from ._lists import list_elements, parse_element
 
 __all__ = ["Agreement", "PerMessageDeflate", "accept_offer", "client_offer", "read_response"]
 
 EXTENSION = "permessage-deflate"
-_QUOTED_PAIR = re.compile(r"\\(.)")
 _TAIL = b"\x00\x00\xff\xff"  # what every sync-flushed message ends with, left off the wire
 _LEVEL = 6  # zlib's default: SIP compresses to about a third of its size with it
 _MEM_LEVEL = 5  # 39 KB of compressor state with 4 KiB windows (268 KB at zlib's defaults);
@@ -49,70 +48,6 @@ class Agreement:
         return "; ".join(parts)
 
 
-def _split(text: str, separator: str) -> list[str] | None:
-    """`text` cut at `separator` outside quoted-strings (RFC 9110 section 5.6); None when it is not
-    a well-formed list: a quoted-string must be a whole parameter value, and end."""
-    parts: list[str] = []
-    start, quoted, escaped, closed, last = 0, False, False, False, ""
-    for index, char in enumerate(text):
-        if escaped:
-            escaped = False
-        elif quoted:
-            if char == "\\":
-                escaped = True
-            elif char == '"':
-                quoted, closed = False, True
-        elif char in ",;":  # list and parameter separators end a value
-            if char == separator:
-                parts.append(text[start:index])
-                start = index + 1
-            closed, last = False, ""
-        elif char in " \t":
-            continue
-        elif closed or (char == '"' and last != "="):
-            return None  # text after a quoted-string, or a quote inside a token
-        elif char == '"':
-            quoted = True
-        else:
-            last = char
-    if quoted or escaped:
-        return None
-    parts.append(text[start:])
-    return parts
-
-
-def _elements(values: list[str]) -> list[str] | None:
-    """The list elements of every `Sec-WebSocket-Extensions` field, in order; None when one is
-    malformed (an unterminated quoted-string makes the whole list's meaning unknown)."""
-    found: list[str] = []
-    for value in values:
-        parts = _split(value, ",")
-        if parts is None:
-            return None
-        found += [part for part in parts if part.strip(" \t")]
-    return found
-
-
-def _parse(element: str) -> tuple[str, dict[str, str | None]] | None:
-    """One list element: (extension name, {parameter: value or None}), a quoted value unquoted;
-    None when malformed or a parameter repeats."""
-    pieces = _split(element, ";")
-    if pieces is None:
-        return None
-    name, *rest = (piece.strip(" \t") for piece in pieces)
-    params: dict[str, str | None] = {}
-    for part in rest:
-        key, sep, value = part.partition("=")
-        key = key.strip(" \t").lower()
-        value = value.strip(" \t")
-        if len(value) >= 2 and value[0] == value[-1] == '"':
-            value = _QUOTED_PAIR.sub(r"\1", value[1:-1])
-        if not key or key in params or (sep and not value):
-            return None
-        params[key] = value if sep else None
-    return name.lower(), params
-
-
 def _bits(value: str | None) -> int | None:
     """A window size parameter's value, 8 to 15 without a leading zero as RFC 7692 section 7.1.2
     allows; None otherwise."""
@@ -125,8 +60,8 @@ def _bits(value: str | None) -> int | None:
 def accept_offer(values: list[str], window: int) -> Agreement | None:
     """Server: the first permessage-deflate offer in the request's `Sec-WebSocket-Extensions`
     we can honour, narrowed to our `window` (9-15); None declines them all (no extension)."""
-    for element in _elements(values) or ():
-        found = _parse(element)
+    for element in list_elements(values) or ():
+        found = parse_element(element)
         if found is None or found[0] != EXTENSION or not found[1].keys() <= _PARAMS:
             continue
         agreement = _agree(found[1], window)
@@ -166,12 +101,12 @@ def client_offer(window: int) -> str:
 
 def read_response(values: list[str], window: int) -> Agreement:
     """Client: the server's answer to `client_offer(window)`; ValueError for one we cannot accept."""
-    elements = _elements(values)
+    elements = list_elements(values)
     if elements is None:
         raise ValueError("101 names its extensions in a list that is not well formed (quotes)")
     if len(elements) != 1:
         raise ValueError("101 names more than the one extension we offered")
-    found = _parse(elements[0])
+    found = parse_element(elements[0])
     if found is None or found[0] != EXTENSION:
         raise ValueError("101 names an extension we did not offer")
     params = found[1]

@@ -10,6 +10,8 @@ from ._state import TransportAction, Trigger
 from .config import Config, HttpPage
 from .errors import LocalProtocolError
 from .events import Cause, HandshakeRequest, Headers, Opened
+from .forwarded import forwarded_client
+from .proxy import ProxyPolicy
 
 __all__ = ["ServerConnection"]
 
@@ -23,14 +25,18 @@ class ServerConnection(Connection):
     """The server side of one connection accepted by a listener at time `now`.
 
     The handshake deadline runs from `now`: a client that has not completed
-    its request by `handshake_timeout` is dropped.
+    its request by `handshake_timeout` is dropped. With a `proxy` policy that names a
+    forwarding header, a trusted peer's `Forwarded` or `X-Forwarded-For` moves
+    `remote_address` to the client it names (see `sansio_wss.forwarded`) before the request
+    is checked further: `set_addresses` must have told the socket's addresses.
     """
 
-    __slots__ = ("_request",)
+    __slots__ = ("_proxy", "_request")
 
-    def __init__(self, now: float, config: Config | None = None) -> None:
+    def __init__(self, now: float, config: Config | None = None, *, proxy: ProxyPolicy | None = None) -> None:
         super().__init__(config or _DEFAULT, now, client=False)
         self._request: HandshakeRequest | None = None
+        self._proxy = proxy
 
     @property
     def request(self) -> HandshakeRequest | None:
@@ -123,6 +129,11 @@ class ServerConnection(Connection):
         if isinstance(request, HttpPage):
             self._serve_page(request, now)
             return
+        remote, local = self._remote, self._local
+        if self._proxy is not None and remote is not None and local is not None:
+            client = forwarded_client(request.headers, remote, self._proxy)
+            if client is not None:
+                self.set_addresses(client, local, proxy=self._proxy_address or remote)
         self._request = request
         if self._config.auto_accept:
             self.accept(now)

@@ -62,6 +62,9 @@ class Cause(str, enum.Enum):
     """The TLS handshake did not complete within `tls_handshake_timeout` (adapters)."""
     SEND_TIMEOUT = "send_timeout"
     """A write could not complete within `send_timeout`: the peer stopped reading (adapters)."""
+    PROXY_FAILED = "proxy_failed"
+    """A listener that requires a PROXY header got none in time, a malformed one, or a
+    connection from a peer that is not a trusted proxy: closed without a reply (code 1006)."""
     PAGE_SERVED = "page_served"
     """Server: a plain HTTP GET was answered with one of `Config.pages` (status 200, clean)."""
     INTERNAL_ERROR = "internal_error"

@@ -141,7 +141,7 @@ def check_port(port: int) -> int:
     return port
 
 
-def _host_port(authority: str, default_port: int) -> tuple[str, int]:
+def _host_port(authority: str, default_port: int, any_port: bool = False) -> tuple[str, int]:
     if authority.startswith("["):
         end = authority.find("]")
         if end < 0:
@@ -156,11 +156,15 @@ def _host_port(authority: str, default_port: int) -> tuple[str, int]:
         return check_host(host), default_port
     if not port_text.isdigit():
         raise ValueError(f"invalid port {port_text!r}")
-    return check_host(host), check_port(int(port_text))
+    port = int(port_text)
+    return check_host(host), port if any_port and port == 0 else check_port(port)
 
 
-def parse_ws_uri(uri: str, default_port: int = 443, default_resource: str = "/") -> WsUri:
+def parse_ws_uri(
+    uri: str, default_port: int = 443, default_resource: str = "/", *, any_port: bool = False
+) -> WsUri:
     """Parse `wss://host[:port][/resource]`; the port defaults to `Config.port` (443).
+    `any_port` admits port 0 (a listener's "any free port").
 
     Raises ValueError for another scheme, user info, an invalid host, port or
     resource, or a fragment.
@@ -174,7 +178,7 @@ def parse_ws_uri(uri: str, default_port: int = 443, default_resource: str = "/")
     if "@" in authority:
         raise ValueError(f"user info is not allowed: {uri!r}")
     secure = scheme == "wss"
-    host, port = _host_port(authority, default_port if secure else 80)
+    host, port = _host_port(authority, default_port if secure else 80, any_port)
     return WsUri(host, port, check_resource(resource), secure)
 
 

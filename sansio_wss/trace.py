@@ -303,6 +303,12 @@ class ConnectionTrace:
 
     # ------------------------------------------------------------------ core
 
+    def readdress(self, remote: Address, local: Address) -> None:
+        """The connection's ends became known better (a trusted proxy named the client): the
+        packets not yet sent carry these."""
+        self.remote, self.local = remote, local
+        self._flows = [None, None, None]
+
     def request(self, raw: bytes) -> None:
         """The upgrade request (received by a server, sent by a client)."""
         self._request = raw
