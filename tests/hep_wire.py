@@ -4,6 +4,8 @@ backwards, and HEP collectors on loopback (UDP and TCP) to receive packets."""
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import json
 import selectors
 import socket
 import struct
@@ -39,6 +41,22 @@ def fields(packet: bytes) -> dict[int, bytes]:
     found = {kind: value for _, kind, value in chunks}
     assert len(found) == len(chunks), "a chunk type repeats"
     return found
+
+
+def ends(packet: bytes) -> tuple[tuple[str, int], tuple[str, int]]:
+    """The packet's source and destination (IP, port): chunks 3 or 5, 7; 4 or 6, 8."""
+    got = fields(packet)
+    source = got.get(3, got.get(5, b""))
+    destination = got.get(4, got.get(6, b""))
+    return (
+        (str(ipaddress.ip_address(source)), number(got[7])),
+        (str(ipaddress.ip_address(destination)), number(got[8])),
+    )
+
+
+def parts(packet: bytes) -> dict[str, str]:
+    """The last value of each key of a JSON connection event (chunk 15)."""
+    return dict(json.loads(fields(packet)[15].decode(), object_pairs_hook=list))
 
 
 class UdpCollector:

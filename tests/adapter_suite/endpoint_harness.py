@@ -16,7 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import trio
 
-from sansio_wss import Config, Flow, TLSDomain
+from sansio_wss import Config, Flow, ProxyPolicy, TLSDomain
 from sansio_wss.adapters import asyncio as wss_asyncio
 from sansio_wss.adapters import sync as wss_sync
 from sansio_wss.adapters import trio as wss_trio
@@ -43,7 +43,10 @@ DialConfig = Callable[[str, int], Config]
 class EndpointHandle:
     """One endpoint of the adapter under test; every call blocks until done (at most LIMIT)."""
 
-    def listen(self, host: str, port: int = 0) -> tuple[str, int]:
+    def listen(
+        self, host: str, port: int = 0, *, secure: bool = True, proxy: ProxyPolicy | None = None
+    ) -> tuple[str, int]:
+        """Add a listener (plain with secure=False; `proxy`: the proxies it trusts)."""
         raise NotImplementedError
 
     @property
@@ -131,7 +134,9 @@ class AsyncEndpoint(Protocol):
     @property
     def addresses(self) -> list[tuple[str, int]]: ...
 
-    async def listen(self, host: str, port: int | None = None) -> tuple[str, int]: ...
+    async def listen(
+        self, host: str, port: int | None = None, *, secure: bool = True, proxy: ProxyPolicy | None = None
+    ) -> tuple[str, int]: ...
 
     async def recv(self) -> Incoming[Any]: ...
 
@@ -183,8 +188,10 @@ class _AsyncEndpoint(EndpointHandle):
             portal.stop()
             raise
 
-    def listen(self, host: str, port: int = 0) -> tuple[str, int]:
-        return self._portal.run(lambda: self._endpoint.listen(host, port))
+    def listen(
+        self, host: str, port: int = 0, *, secure: bool = True, proxy: ProxyPolicy | None = None
+    ) -> tuple[str, int]:
+        return self._portal.run(lambda: self._endpoint.listen(host, port, secure=secure, proxy=proxy))
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -371,8 +378,10 @@ class _SyncEndpoint(EndpointHandle):
             tls=tls, config=config, max_queue=max_queue, dial_config=dial_config
         )
 
-    def listen(self, host: str, port: int = 0) -> tuple[str, int]:
-        return self._endpoint.listen(host, port)
+    def listen(
+        self, host: str, port: int = 0, *, secure: bool = True, proxy: ProxyPolicy | None = None
+    ) -> tuple[str, int]:
+        return self._endpoint.listen(host, port, secure=secure, proxy=proxy)
 
     @property
     def addresses(self) -> list[tuple[str, int]]:

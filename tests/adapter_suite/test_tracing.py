@@ -4,7 +4,6 @@ costs SIP nothing."""
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import socket
 import ssl
@@ -14,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 from adapter_helpers import REGISTER, certs, client_domain, server_domain, wait_for
 from harness import ADAPTERS, Harness, harness_for
-from hep_wire import TcpCollector, UdpCollector, fields, number
+from hep_wire import TcpCollector, UdpCollector, ends, fields, number, parts
 
 from sansio_wss import Config, TLSDomain, TraceConfig, TracePeer, Tracer
 from sansio_wss.adapters import HepCollector
@@ -37,17 +36,6 @@ def collector(request: pytest.FixtureRequest) -> Iterator[Collector]:
     found: Collector = UdpCollector() if request.param == "udp" else TcpCollector()
     yield found
     found.close()
-
-
-def parts(packet: bytes) -> dict[str, str]:
-    """The last value of each key of a JSON connection event."""
-    return dict(json.loads(fields(packet)[15].decode(), object_pairs_hook=list))
-
-
-def ends(packet: bytes) -> tuple[tuple[str, int], tuple[str, int]]:
-    got = fields(packet)
-    source = (str(ipaddress.ip_address(got[3])), number(got[7]))
-    return source, (str(ipaddress.ip_address(got[4])), number(got[8]))
 
 
 def own_names(path: str) -> tuple[str, str]:
