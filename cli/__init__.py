@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from collections.abc import Sequence
 
-from sansio_wss import Config, ConfigError
+from sansio_wss import Config, ConfigError, Listener, ProxyPolicy
 from sansio_wss.hep import PayloadFormat
-from sansio_wss.sip import parse_ws_uri
 
 from . import probe, tracing
 
@@ -42,12 +40,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = _config(args, pages=(test_page(),))
         except ConfigError as exc:
             parser.error(str(exc))
-        listeners = tuple(_listener(parser, uri) for uri in args.listen or ["wss://127.0.0.1:8443"])
+        trusted = tuple(args.trusted_proxy or ())
+        listeners = tuple(_listener(parser, uri, trusted) for uri in args.listen or ["wss://127.0.0.1:8443"])
         if (args.cert is None) != (args.key is None):
             parser.error("--cert and --key go together")
         if args.workers < 1:
             parser.error("--workers: at least 1")
-        if args.workers > 1 and any(port == 0 for _, port in listeners):
+        if trusted and all(listener.proxy is None for listener in listeners):
+            parser.error("--trusted-proxy: no --listen uses it (add ?proxy-protocol or ?forwarded=HEADER)")
+        if args.workers > 1 and any(listener.port == 0 for listener in listeners):
             parser.error("--workers: the listeners need fixed ports")
         trace = _trace_options(parser, args)
         options = ServeOptions(
@@ -71,7 +72,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve_parser(serve: argparse.ArgumentParser) -> None:
-    serve.add_argument("--listen", action="append", metavar="wss://HOST:PORT", help="repeatable; IPv6 in []")
+    serve.add_argument(
+        "--listen",
+        action="append",
+        metavar="URI",
+        help="wss://HOST:PORT, or ws://HOST:PORT behind a TLS proxy; repeatable; IPv6 in []; options "
+        "after ?: proxy-protocol (PROXY v1/v2 header required), forwarded=x-forwarded-for|forwarded",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="NET",
+        help="a proxy whose PROXY header or forwarded header is believed: 10.0.0.0/8, ::1 (repeatable)",
+    )
     serve.add_argument("--cert", metavar="FILE", help="PEM certificate chain (generated when absent)")
     serve.add_argument("--key", metavar="FILE", help="PEM private key")
     serve.add_argument("--adapter", choices=("asyncio", "trio", "sync"), default="asyncio")
@@ -152,13 +165,21 @@ def _trace_options(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
     )
 
 
-def _listener(parser: argparse.ArgumentParser, uri: str) -> tuple[str, int]:
-    """`wss://HOST:PORT` as (host, port); port 0 (any free port) is fine for a listener."""
-    any_port = re.fullmatch(r"(.*:)0(/?)", uri)
+def _listener(parser: argparse.ArgumentParser, uri: str, trusted: tuple[str, ...]) -> Listener:
+    """`wss://HOST:PORT` or `ws://HOST:PORT` (port 0: any free port), with its proxy options
+    after `?` (`proxy-protocol`, `forwarded=HEADER`, joined by `&`) and the trusted proxies."""
+    base, _, query = uri.partition("?")
+    proxy: dict[str, object] = {}
+    for option in filter(None, query.split("&")):
+        name, sep, value = option.partition("=")
+        if name == "proxy-protocol" and not sep:
+            proxy["proxy_protocol"] = True
+        elif name == "forwarded" and sep:
+            proxy["forwarded"] = value
+        else:
+            parser.error(f"--listen {uri}: unknown option {option!r} (proxy-protocol, forwarded=HEADER)")
     try:
-        parsed = parse_ws_uri(f"{any_port[1]}1{any_port[2]}" if any_port else uri, 443, "/")
-    except ValueError as exc:
+        policy = ProxyPolicy(trusted=trusted, **proxy) if proxy else None  # type: ignore[arg-type]
+        return Listener.parse(base, proxy=policy)
+    except ConfigError as exc:
         parser.error(f"--listen {uri}: {exc}")
-    if not parsed.secure:
-        parser.error(f"--listen {uri}: only wss:// listeners")
-    return parsed.host, 0 if any_port else parsed.port

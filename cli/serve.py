@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, TextIO
 
-from sansio_wss import Config, ConnectionClosedError, HttpPage, NoRoute, TLSDomain
+from sansio_wss import Config, ConnectionClosedError, HttpPage, Listener, NoRoute, ProxyPolicy, TLSDomain
 from sansio_wss.adapters._endpoint import Incoming, Stats
 
 from .apps import App, Echo, Outgoing
@@ -34,7 +34,7 @@ _ADAPTERS = ("asyncio", "trio", "sync")
 class ServeOptions:
     """What `serve` was asked for (the command line, parsed)."""
 
-    listeners: tuple[tuple[str, int], ...]
+    listeners: tuple[Listener, ...]
     certificate: str | None
     key: str | None
     adapter: str
@@ -74,7 +74,7 @@ def serve(options: ServeOptions) -> int:
         return _supervise(options, domain)
 
 
-def _serve_one(options: ServeOptions, domain: TLSDomain, worker: int | None) -> None:
+def _serve_one(options: ServeOptions, domain: TLSDomain | None, worker: int | None) -> None:
     runner = {"asyncio": _run_asyncio, "trio": _run_trio, "sync": _run_sync}[options.adapter]
     who = "" if worker is None else f"worker {worker} "
     trace = options.trace
@@ -94,7 +94,7 @@ def _serve_one(options: ServeOptions, domain: TLSDomain, worker: int | None) -> 
             print(f"{who}tracing: {tracer.stats} {collector.stats}", file=options.out, flush=True)
 
 
-def _supervise(options: ServeOptions, domain: TLSDomain) -> int:
+def _supervise(options: ServeOptions, domain: TLSDomain | None) -> int:
     """Fork the workers (before any thread or event loop exists), pass SIGINT and SIGTERM on
     to them, and wait for them; answer trace commands by signalling them (SIGUSR1, SIGUSR2)."""
     context = multiprocessing.get_context("fork")
@@ -138,12 +138,17 @@ def _supervise(options: ServeOptions, domain: TLSDomain) -> int:
 
 
 @contextlib.contextmanager
-def _certificate(options: ServeOptions) -> Iterator[TLSDomain]:
+def _certificate(options: ServeOptions) -> Iterator[TLSDomain | None]:
+    """The server's TLS domain: the certificate given, one generated for the listeners' hosts,
+    or none when every listener is plain."""
+    if not any(listener.secure for listener in options.listeners):
+        yield None
+        return
     if options.certificate is not None:
         yield TLSDomain(name="serve", side="server", certificate=options.certificate, private_key=options.key)
         return
     with tempfile.TemporaryDirectory(prefix="sansio-wss-") as directory:
-        made = generate(pathlib.Path(directory), (host for host, _ in options.listeners))
+        made = generate(pathlib.Path(directory), (listener.host for listener in options.listeners))
         print(f"certificate: generated, SHA-256 fingerprint {made.fingerprint}", file=options.out, flush=True)
         yield TLSDomain(
             name="serve", side="server", certificate=str(made.certificate), private_key=str(made.key)
@@ -154,11 +159,13 @@ def _announce(options: ServeOptions, addresses: Sequence[tuple[str, int]], worke
     if worker:  # worker 0 speaks for all
         return
     workers = f", {options.workers} workers" if options.workers > 1 else ""
-    for host, port in addresses:
+    for listener, (host, port) in zip(options.listeners, addresses, strict=True):
         shown = f"[{host}]" if ":" in host else host
+        page = "https" if listener.secure else "http"
+        behind = _proxy_note(listener)
         print(
-            f"listening on wss://{shown}:{port}/ (adapter {options.adapter}, app {options.app}{workers}); "
-            f"test page https://{shown}:{port}/",
+            f"listening on {listener.scheme}://{shown}:{port}/{behind} (adapter {options.adapter}, "
+            f"app {options.app}{workers}); test page {page}://{shown}:{port}/",
             file=options.out,
             flush=True,
         )
@@ -172,6 +179,22 @@ def _announce(options: ServeOptions, addresses: Sequence[tuple[str, int]], worke
             file=options.out,
             flush=True,
         )
+
+
+def _proxy_note(listener: Listener) -> str:
+    """What a listener believes of its proxies, for the start-up line."""
+    proxy = listener.proxy
+    if proxy is None:
+        return ""
+    believed = [
+        name for name, on in (("PROXY header", proxy.proxy_protocol), (proxy.forwarded, True)) if on and name
+    ]
+    trusted = ", ".join(sorted(str(network) for network in proxy.trusted))
+    return f" ({' and '.join(believed)} from {trusted})"
+
+
+def _domains(domain: TLSDomain | None) -> list[TLSDomain]:
+    return [] if domain is None else [domain]
 
 
 def _stopping(options: ServeOptions, worker: int | None) -> None:
@@ -206,9 +229,30 @@ class _AsyncEndpoint(Protocol):
 
     def __aiter__(self) -> AsyncIterator[Incoming[Any]]: ...
 
+    async def listen(
+        self,
+        host: str,
+        port: int | None = None,
+        *,
+        secure: bool = True,
+        proxy: ProxyPolicy | None = None,
+        reuse_port: bool = False,
+    ) -> tuple[str, int]: ...
+
     async def send(
         self, message: bytes | str, to: int | str | tuple[str, int], *, binary: bool | None = None
     ) -> object: ...
+
+
+async def _listen(endpoint: _AsyncEndpoint, listener: Listener, worker: int | None) -> tuple[str, int]:
+    """Add `listener` to an async adapter's endpoint (SO_REUSEPORT with workers)."""
+    return await endpoint.listen(
+        listener.host,
+        listener.port,
+        secure=listener.secure,
+        proxy=listener.proxy,
+        reuse_port=worker is not None,
+    )
 
 
 async def _pump(endpoint: _AsyncEndpoint, app: App, clock: Callable[[], float]) -> None:
@@ -226,7 +270,7 @@ async def _pump(endpoint: _AsyncEndpoint, app: App, clock: Callable[[], float]) 
         await send_all(incoming, _replies(app, incoming, clock()), retry=True)
 
 
-def _run_asyncio(options: ServeOptions, domain: TLSDomain, worker: int | None) -> Stats:
+def _run_asyncio(options: ServeOptions, domain: TLSDomain | None, worker: int | None) -> Stats:
     from sansio_wss.adapters import asyncio as wss  # noqa: PLC0415
 
     async def main() -> Stats:
@@ -234,10 +278,8 @@ def _run_asyncio(options: ServeOptions, domain: TLSDomain, worker: int | None) -
         stop = asyncio.Event()
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(number, stop.set)
-        async with wss.Endpoint(tls=[domain], config=options.config) as endpoint:
-            addresses = [
-                await endpoint.listen(h, p, reuse_port=worker is not None) for h, p in options.listeners
-            ]
+        async with wss.Endpoint(tls=_domains(domain), config=options.config) as endpoint:
+            addresses = [await _listen(endpoint, listener, worker) for listener in options.listeners]
             _announce(options, addresses, worker)
             app = _app(options, addresses[0])
 
@@ -252,16 +294,14 @@ def _run_asyncio(options: ServeOptions, domain: TLSDomain, worker: int | None) -
     return asyncio.run(main())
 
 
-def _run_trio(options: ServeOptions, domain: TLSDomain, worker: int | None) -> Stats:
+def _run_trio(options: ServeOptions, domain: TLSDomain | None, worker: int | None) -> Stats:
     import trio  # noqa: PLC0415
 
     from sansio_wss.adapters import trio as wss  # noqa: PLC0415
 
     async def main() -> Stats:
-        async with wss.Endpoint(tls=[domain], config=options.config) as endpoint:
-            addresses = [
-                await endpoint.listen(h, p, reuse_port=worker is not None) for h, p in options.listeners
-            ]
+        async with wss.Endpoint(tls=_domains(domain), config=options.config) as endpoint:
+            addresses = [await _listen(endpoint, listener, worker) for listener in options.listeners]
             _announce(options, addresses, worker)
             app = _app(options, addresses[0])
 
@@ -277,7 +317,7 @@ def _run_trio(options: ServeOptions, domain: TLSDomain, worker: int | None) -> S
     return trio.run(main)
 
 
-def _run_sync(options: ServeOptions, domain: TLSDomain, worker: int | None) -> Stats:
+def _run_sync(options: ServeOptions, domain: TLSDomain | None, worker: int | None) -> Stats:
     import time  # noqa: PLC0415
 
     from sansio_wss.adapters import sync as wss  # noqa: PLC0415
@@ -285,8 +325,17 @@ def _run_sync(options: ServeOptions, domain: TLSDomain, worker: int | None) -> S
     stop = threading.Event()
     previous = {number: signal.signal(number, _setter(stop)) for number in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with wss.Endpoint(tls=[domain], config=options.config) as endpoint:
-            addresses = [endpoint.listen(h, p, reuse_port=worker is not None) for h, p in options.listeners]
+        with wss.Endpoint(tls=_domains(domain), config=options.config) as endpoint:
+            addresses = [
+                endpoint.listen(
+                    listener.host,
+                    listener.port,
+                    secure=listener.secure,
+                    proxy=listener.proxy,
+                    reuse_port=worker is not None,
+                )
+                for listener in options.listeners
+            ]
             _announce(options, addresses, worker)
             app = _app(options, addresses[0])
 

@@ -36,11 +36,13 @@ def insecure() -> ssl.SSLContext:
 
 
 class Served:
-    """A `serve` process and the lines it printed at start."""
+    """A `serve` process and the lines it printed at start; `listen` is its listener's URI, with
+    `{port}` for a free port."""
 
-    def __init__(self, *args: str) -> None:
+    def __init__(self, *args: str, listen: str = "wss://127.0.0.1:{port}") -> None:
         self.port = free_port()
-        command = [sys.executable, "-m", "sansio_wss", "serve", "--listen", f"wss://127.0.0.1:{self.port}"]
+        uri = listen.format(port=self.port)
+        command = [sys.executable, "-m", "sansio_wss", "serve", "--listen", uri]
         self.process = subprocess.Popen(
             [*command, *args],
             stdout=subprocess.PIPE,
@@ -50,7 +52,7 @@ class Served:
             start_new_session=True,  # kill() reaches the workers too
         )
         assert self.process.stdout is not None
-        lines = 3 if "--trace" in args else 2
+        lines = (2 if uri.startswith("wss:") else 1) + ("--trace" in args)
         self.banner = [self.process.stdout.readline().strip() for _ in range(lines)]
 
     def stop(self, number: int = signal.SIGTERM) -> tuple[int, str, str]:
@@ -65,8 +67,8 @@ class Served:
 
 
 @contextlib.contextmanager
-def served(*args: str) -> Iterator[Served]:
-    server = Served(*args)
+def served(*args: str, listen: str = "wss://127.0.0.1:{port}") -> Iterator[Served]:
+    server = Served(*args, listen=listen)
     try:
         yield server
     finally:

@@ -78,7 +78,16 @@ def test_policy_options_reject(args: tuple[str, ...], origin: str, status: int) 
 
 
 def test_bad_arguments_exit_2() -> None:
-    for args in (["--listen", "ws://127.0.0.1:1"], ["--cert", "x.pem"], ["--max-message-size", "0"]):
+    for args in (
+        ["--listen", "http://127.0.0.1:1"],
+        ["--listen", "ws://127.0.0.1:1?proxy-protocol"],  # trusts no proxy
+        ["--listen", "ws://127.0.0.1:1?forwarded=x-real-ip", "--trusted-proxy", "::1"],
+        ["--listen", "ws://127.0.0.1:1?proxy", "--trusted-proxy", "::1"],
+        ["--listen", "ws://127.0.0.1:1", "--trusted-proxy", "::1"],  # no listener uses it
+        ["--listen", "ws://127.0.0.1:1?proxy-protocol", "--trusted-proxy", "10.0.0.1/8"],
+        ["--cert", "x.pem"],
+        ["--max-message-size", "0"],
+    ):
         done = subprocess.run(
             [sys.executable, "-m", "sansio_wss", "serve", *args],
             cwd="/tmp",  # not the source tree, whose sansio_wss/ has no cli/
