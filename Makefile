@@ -82,12 +82,14 @@ bench: wheel
 	$(BIN)/python bench/adapters_bench.py
 	$(BIN)/python bench/trace_bench.py
 	$(BIN)/python bench/deflate_bench.py
+	$(BIN)/python bench/proxy_bench.py
 
 bench-quick: wheel
 	$(BIN)/python bench/core_bench.py --quick
 	$(BIN)/python bench/adapters_bench.py --quick
 	$(BIN)/python bench/trace_bench.py --quick
 	$(BIN)/python bench/deflate_bench.py --quick
+	$(BIN)/python bench/proxy_bench.py --quick
 
 # The Autobahn testsuite (conformance/README.md). autobahntestsuite is Python 2 code: it runs
 # in a Python 2.7.18 virtualenv (pyenv's), made by virtualenv 20.21.1, the last release that

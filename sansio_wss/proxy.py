@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -38,6 +39,10 @@ _V1_PREFIX = b"PROXY "
 _FAMILIES = {0x00: 0, 0x11: 12, 0x12: 12, 0x21: 36, 0x22: 36, 0x31: 216, 0x32: 216}
 """Version 2 family and transport bytes the specification defines, with their address size."""
 _FORWARDED_HEADERS = ("forwarded", "x-forwarded-for")
+_VERDICTS = 4096  # peers whose trust `ProxyPolicy.trusts` remembers, at most
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+"""A dotted quad as version 1 writes it (no heading zeroes): already in canonical form."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +71,8 @@ class ProxyPolicy:
     """Seconds from accept for the whole PROXY header (the specification asks for at least 3)."""
 
     _networks: frozenset[Network] = field(init=False, repr=False, compare=False)
+    _verdicts: dict[str, bool] = field(init=False, repr=False, compare=False)
+    """`trusts()` answers by peer address: a listener's peers are mostly its few proxies."""
 
     def __post_init__(self) -> None:
         given: object = self.trusted
@@ -79,6 +86,7 @@ class ProxyPolicy:
                 raise ConfigError(f"trusted: {item!r} is not an IP network or address") from None
         object.__setattr__(self, "trusted", frozenset(networks))
         object.__setattr__(self, "_networks", frozenset(networks))
+        object.__setattr__(self, "_verdicts", {})
         if self.forwarded is not None and self.forwarded not in _FORWARDED_HEADERS:
             raise ConfigError(f"forwarded: 'forwarded' or 'x-forwarded-for', not {self.forwarded!r}")
         if not isinstance(self.proxy_protocol, bool):
@@ -86,14 +94,22 @@ class ProxyPolicy:
         if not networks and (self.proxy_protocol or self.forwarded is not None):
             raise ConfigError("trusted: name the proxies (a listener that trusts none can believe nothing)")
         timeout = self.header_timeout
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not math.isfinite(timeout):
-            raise ConfigError(f"header_timeout: a positive number of seconds, not {timeout!r}")
-        if timeout <= 0:
+        number = not isinstance(timeout, bool) and isinstance(timeout, (int, float))
+        if not number or not math.isfinite(timeout) or timeout <= 0:
             raise ConfigError(f"header_timeout: a positive number of seconds, not {timeout!r}")
 
     def trusts(self, host: str) -> bool:
         """Whether the peer at IP `host` is one of the trusted proxies (an IPv4-mapped IPv6
         address counts as its IPv4 address; a name or a malformed address is never trusted)."""
+        verdicts = self._verdicts
+        verdict = verdicts.get(host)
+        if verdict is None:
+            if len(verdicts) >= _VERDICTS:
+                verdicts.clear()
+            verdict = verdicts[host] = self._trusts(host)
+        return verdict
+
+    def _trusts(self, host: str) -> bool:
         try:
             address = ipaddress.ip_address(host.split("%", 1)[0])
         except ValueError:
@@ -225,6 +241,8 @@ def _parse_v1(data: bytes) -> tuple[ProxyHeader, int] | None:
 
 
 def _v1_address(text: str, version: int) -> str:
+    if version == 4 and _IPV4.fullmatch(text):
+        return text
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -275,6 +293,13 @@ def _parse_v2(data: bytes) -> tuple[ProxyHeader, int] | None:
         )
     values = tuple((kind, block[at:end]) for kind, at, end in tlvs)
     return ProxyHeader(2, source, destination, values), 16 + length
+
+
+def _v2_address(packed: bytes) -> str:
+    """A 4- or 16-byte address in network byte order, as canonical text."""
+    if len(packed) == 4:
+        return "%d.%d.%d.%d" % tuple(packed)  # noqa: UP031 (the fastest way here)
+    return str(ipaddress.IPv6Address(packed))
 
 
 def _tlvs(block: bytes, at: int) -> list[tuple[int, int, int]]:

@@ -320,3 +320,12 @@ def test_policy_trusts_networks_and_single_addresses() -> None:
 def test_policy_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         ProxyPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def test_policy_remembers_a_bounded_number_of_verdicts() -> None:
+    policy = ProxyPolicy(trusted=["10.0.0.0/8"], proxy_protocol=True)
+    for n in range(10_000):  # more peers than it remembers: its memory is cleared, never wrong
+        host = f"10.{n >> 8 & 255}.{n & 255}.1" if n % 2 else f"192.0.{n >> 8 & 255}.{n & 255}"
+        assert policy.trusts(host) is bool(n % 2)
+    assert len(policy._verdicts) <= 4096
+    assert policy == ProxyPolicy(trusted=["10.0.0.0/8"], proxy_protocol=True)  # not part of equality
