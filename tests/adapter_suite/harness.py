@@ -18,6 +18,7 @@ from sansio_wss import (
     ConnectFailed,
     ConnectionClosed,
     InvalidSipMessage,
+    Listener,
     Opened,
     SipMessageReceived,
     TLSDomain,
@@ -105,7 +106,7 @@ class Exchange:
 class _Serving:
     """What `Harness.serve` was asked for."""
 
-    listeners: list[tuple[str, int]]
+    listeners: list[Listener | tuple[str, int]]
     tls: list[TLSDomain]
     config: Config | None
     mode: Mode
@@ -182,7 +183,7 @@ class Harness:
         config: Config | None = None,
         tls: Sequence[TLSDomain] | None = None,
         mode: Mode = "echo",
-        listeners: Sequence[tuple[str, int]] = (LISTENER,),
+        listeners: Sequence[Listener | tuple[str, int]] = (LISTENER,),
     ) -> Iterator[Running]:
         """Run the adapter's server in a thread until the block ends (or raise what `serve` raised)."""
         ready: queue.Queue[Running | BaseException] = queue.Queue()

@@ -16,12 +16,13 @@ import proxy_wire
 import pytest
 from adapter_helpers import OK, REGISTER, client_ssl_context, server_domain, wait_for
 from endpoint_harness import ENDPOINT_ADAPTERS, EndpointHandle, EndpointHarness, endpoint_harness
+from harness import ADAPTERS, LISTENER, harness_for
 from hep_wire import ends, parts
 from websockets.sync.client import ClientConnection, connect
 from websockets.typing import Origin, Subprotocol
 from wire import request
 
-from sansio_wss import Cause, Config, ProxyPolicy, TraceConfig, Tracer
+from sansio_wss import Cause, Config, Listener, ProxyPolicy, TraceConfig, Tracer
 from sansio_wss.hep import PayloadFormat
 
 CLIENT = "127.0.0.2"  # all of 127/8 is loopback on Linux: a client address other than the proxy's
@@ -101,6 +102,27 @@ def test_a_plain_listener_serves_ws(adapter: EndpointHarness) -> None:
             assert flow.remote[0] == CLIENT
             assert flow.connection.tls is None
             assert flow.connection.proxy_address is None
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
+def test_serve_takes_listeners(name: str) -> None:
+    """`serve()` with a plain `Listener` and a PROXY one beside a (host, port) pair: one handler."""
+    listeners: list[Listener | tuple[str, int]] = [
+        Listener("127.0.0.1", 0, secure=False),
+        Listener("127.0.0.1", 0, proxy=PROXIED),
+        LISTENER,
+    ]
+    with harness_for(name).serve(listeners=listeners) as running:
+        plain, proxied, secure = (port for _, port in running.addresses)
+        for port, secure_port, header in (
+            (plain, False, b""),
+            (proxied, True, proxy_wire.v1(CLIENT_SEEN, SERVER_SEEN)),
+            (secure, True, b""),
+        ):
+            with websocket(port, secure=secure_port, header=header) as client:
+                client.send(REGISTER)
+                assert client.recv(timeout=5) == REGISTER.decode()  # the harness's handler echoes
+        assert [m.message for m in running.seen] == [REGISTER] * 3
 
 
 def test_plain_and_tls_listeners_side_by_side(adapter: EndpointHarness) -> None:
