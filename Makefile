@@ -7,7 +7,7 @@ PY313 ?= $(firstword $(wildcard $(PYENV_ROOT)/versions/3.13*/bin/python3) $(shel
 FUZZ_SECONDS ?= 20
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit py313 fuzz-smoke fuzz bench bench-quick wheel clean node-ws chromium \
+.PHONY: demo test lint typecheck unit py313 fuzz-smoke fuzz bench bench-quick wheel clean node-ws chromium proxies \
 	conformance conformance-full
 
 $(VENV)/.deps: pyproject.toml
@@ -35,7 +35,7 @@ lint: $(VENV)/.deps
 # one run per folder, as each test folder is its own import root.
 MYPY := cd /tmp && MYPYPATH=$(CURDIR)/tests $(BIN)/mypy --strict --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache
 TYPED_DIRS := tests/wire.py tests/hep_wire.py tests/conftest.py tests/core tests/adapter_suite tests/properties tests/reference \
-	tests/packaging tests/fuzz_replay tests/cli fuzz bench tools conformance
+	tests/packaging tests/fuzz_replay tests/cli tests/proxies fuzz bench tools conformance
 
 typecheck: wheel
 	$(MYPY) -p sansio_wss
@@ -53,7 +53,13 @@ node-ws: .node/node_modules/ws/package.json
 chromium:
 	command -v chromium >/dev/null || { apt-get update -q && apt-get install -y -q chromium; }
 
-unit: wheel node-ws chromium
+# Debian's nginx and HAProxy, for tests/proxies (run as subprocesses on loopback; the packages may
+# also start their own services, which the tests do not use).
+proxies:
+	command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update -q && apt-get install -y -q nginx; }
+	command -v haproxy >/dev/null || test -x /usr/sbin/haproxy || { apt-get update -q && apt-get install -y -q haproxy; }
+
+unit: wheel node-ws chromium proxies
 	$(BIN)/pytest -p no:cacheprovider --cov --cov-report=
 	SANSIO_WSS_PURE=1 $(BIN)/pytest -p no:cacheprovider --cov --cov-append --cov-report=term \
 		--cov-fail-under=95 tests/core tests/properties tests/reference
