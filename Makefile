@@ -34,7 +34,7 @@ lint: $(VENV)/.deps
 # adapters included (from the repo root the local sansio_wss/ would shadow it);
 # one run per folder, as each test folder is its own import root.
 MYPY := cd /tmp && MYPYPATH=$(CURDIR)/tests $(BIN)/mypy --strict --config-file $(CURDIR)/pyproject.toml --cache-dir $(CURDIR)/.mypy_cache
-TYPED_DIRS := tests/wire.py tests/hep_wire.py tests/conftest.py tests/core tests/adapter_suite tests/properties tests/reference \
+TYPED_DIRS := tests/wire.py tests/hep_wire.py tests/proxy_wire.py tests/leaks.py tests/conftest.py tests/core tests/adapter_suite tests/properties tests/reference \
 	tests/packaging tests/fuzz_replay tests/cli tests/proxies fuzz bench tools conformance
 
 typecheck: wheel
