@@ -169,6 +169,8 @@ class Driver:
 
     def receive(self, data: bytes | memoryview, now: float) -> None:
         """Bytes read from the socket (copied: the caller may reuse its buffer)."""
+        if self._conn.transport_action is TransportAction.CLOSE:
+            return  # ended (a refused PROXY peer, say): nothing more is read, nothing answered
         gate = self._gate
         if gate is not None:
             rest = gate.receive_data(bytes(data))
