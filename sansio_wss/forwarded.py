@@ -13,7 +13,7 @@ import ipaddress
 from ._lists import split_list, unquote
 from .events import Headers
 from .proxy import ProxyPolicy
-from .table import Address
+from .table import Address, ip_text
 
 __all__ = ["forwarded_client"]
 
@@ -91,7 +91,7 @@ def _node(text: str, *, bare_ipv6: bool = True) -> Address | None:
     if port < 0 or "%" in host:
         return None
     try:
-        return str(ipaddress.ip_address(host)), port
+        return ip_text(ipaddress.ip_address(host)), port
     except ValueError:
         return None
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from .errors import ConfigError
-from .table import Address
+from .table import Address, ip_text
 
 __all__ = [
     "ForwardedHeader",
@@ -247,9 +247,11 @@ def _v1_address(text: str, version: int) -> str:
         address = ipaddress.ip_address(text)
     except ValueError:
         raise ProxyHeaderError(f"PROXY v1 line: {text!r} is not an IP address") from None
-    if address.version != version or "%" in text or ("." in text and version == 6):
+    # A dotted IPv4 tail in TCP6 is what inet_ntop writes for an IPv4-mapped client (HAProxy
+    # on a dual-stack bind sends it): taken, as HAProxy's own reader takes it.
+    if address.version != version or "%" in text:
         raise ProxyHeaderError(f"PROXY v1 line: {text!r} is not a TCP{version} address")
-    return str(address)
+    return ip_text(address)
 
 
 def _v1_port(text: str) -> int:
@@ -283,14 +285,9 @@ def _parse_v2(data: bytes) -> tuple[ProxyHeader, int] | None:
     source = destination = None
     if command == 1 and family in (0x11, 0x21):  # PROXY over TCP: the client's addresses
         half = (size - 4) // 2
-        source = (
-            str(ipaddress.ip_address(block[:half])),
-            int.from_bytes(block[2 * half : 2 * half + 2], "big"),
-        )
-        destination = (
-            str(ipaddress.ip_address(block[half : 2 * half])),
-            int.from_bytes(block[2 * half + 2 : 2 * half + 4], "big"),
-        )
+        ports = block[2 * half : 2 * half + 4]
+        source = (_v2_address(block[:half]), int.from_bytes(ports[:2], "big"))
+        destination = (_v2_address(block[half : 2 * half]), int.from_bytes(ports[2:], "big"))
     values = tuple((kind, block[at:end]) for kind, at, end in tlvs)
     return ProxyHeader(2, source, destination, values), 16 + length
 
@@ -299,7 +296,7 @@ def _v2_address(packed: bytes) -> str:
     """A 4- or 16-byte address in network byte order, as canonical text."""
     if len(packed) == 4:
         return "%d.%d.%d.%d" % tuple(packed)  # noqa: UP031 (the fastest way here)
-    return str(ipaddress.IPv6Address(packed))
+    return ip_text(ipaddress.IPv6Address(packed))
 
 
 def _tlvs(block: bytes, at: int) -> list[tuple[int, int, int]]:

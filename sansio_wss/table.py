@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["Address", "ConnectionTable", "Flow", "normalize_address"]
+__all__ = ["Address", "ConnectionTable", "Flow", "ip_text", "normalize_address"]
 
 T = TypeVar("T")
 
@@ -20,12 +20,20 @@ Address = tuple[str, int]
 """(IP literal, port); IPv6 without brackets, in compressed form."""
 
 
+def ip_text(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """An address in canonical text form, the same on every Python: RFC 5952 for IPv6, with an
+    IPv4-mapped one as `::ffff:192.0.2.7` (before 3.13, `str()` writes `::ffff:c000:207`)."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return f"::ffff:{address.ipv4_mapped}"
+    return str(address)
+
+
 def normalize_address(address: tuple[str, int]) -> Address:
     """`address` with its IP in canonical text form (so `::0001` and `::1` match); raises ValueError."""
     host, port = address[0], address[1]
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536:
         raise ValueError(f"invalid port {port!r}")
-    return str(ipaddress.ip_address(host.split("%", 1)[0])), port
+    return ip_text(ipaddress.ip_address(host.split("%", 1)[0])), port
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,6 +53,13 @@ def test_v1_longest_lines_fit() -> None:
     assert parsed(unknown) == (ProxyHeader(1, None, None), 107)
 
 
+def test_v1_tcp6_takes_an_ipv4_mapped_client_as_inet_ntop_writes_it() -> None:
+    header, _ = parsed(b"PROXY TCP6 ::ffff:192.0.2.7 2001:db8::1 1 443\r\n")
+    assert header.source == ("::ffff:192.0.2.7", 1)
+    binary, _ = parsed(proxy_wire.v2(("::ffff:c000:207", 1), ("2001:db8::1", 443)))
+    assert (binary.source, binary.destination) == (header.source, header.destination)
+
+
 def test_v1_unknown_keeps_the_socket_addresses() -> None:
     assert parsed(b"PROXY UNKNOWN\r\nrest") == (ProxyHeader(1, None, None), 15)
 
@@ -71,7 +78,6 @@ def test_v1_unknown_keeps_the_socket_addresses() -> None:
         b"PROXY TCP4 192.0.2.7 198.51.100.1 -1 443\r\n",
         b"PROXY TCP4 2001:db8::7 198.51.100.1 1 443\r\n",  # family mismatch
         b"PROXY TCP6 192.0.2.7 2001:db8::1 1 443\r\n",
-        b"PROXY TCP6 ::ffff:192.0.2.7 2001:db8::1 1 443\r\n",  # dotted quad in TCP6
         b"PROXY TCP6 fe80::1%eth0 2001:db8::1 1 443\r\n",  # zone
         b"PROXY TCP5 192.0.2.7 198.51.100.1 1 443\r\n",
         b"PROXY UNKNOWNX\r\n",

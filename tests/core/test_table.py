@@ -56,3 +56,8 @@ def test_cert_check_on_reuse() -> None:
     accepted = table.add("in", PEER, LISTENER, accepted=True, tls_domain="ignored")
     assert accepted.tls_domain is None
     assert table.find(PEER, tls_domain="carrier-b", check_domain=True) is accepted
+
+
+@pytest.mark.parametrize("text", ["::ffff:192.0.2.7", "::FFFF:C000:0207", "0:0:0:0:0:ffff:192.0.2.7"])
+def test_an_ipv4_mapped_address_has_one_form_on_every_python(text: str) -> None:
+    assert normalize_address((text, 5060)) == ("::ffff:192.0.2.7", 5060)
