@@ -12,6 +12,7 @@ import fuzz_connection
 import fuzz_frames
 import fuzz_handshake_client
 import fuzz_handshake_server
+import fuzz_proxy
 import fuzz_registrar
 import fuzz_sip
 import fuzz_sipmsg
@@ -705,6 +706,78 @@ def registrar_seeds() -> dict[str, tuple[bytes, Callable[[Any], bool]]]:
     }
 
 
+# -------------------------------------------------------------------- PROXY headers
+
+
+def proxy_seeds() -> dict[str, bytes]:
+    """fuzz_proxy's layout: the first byte picks the part (0 raw bytes to the reader, 1 a valid
+    header built from the rest, 2 forwarding fields, 3 a server), the rest is the provider's."""
+    sig = bytes.fromhex("0d0a0d0a000d0a515549540a")
+    crc = sig + bytes((0x21, 0x11, 0, 19)) + bytes((192, 0, 2, 7, 10, 0, 0, 1, 0x13, 0xC4, 1, 0xBB))
+    crc += bytes((0x03, 0, 4, 0x16, 0x18, 0xA5, 0x61))  # the CRC32C of the header with these 4 zeroed
+
+    def raw(payload: bytes, cuts: tuple[int, ...] = (), max_reads: int = 8, late: int = 9) -> bytes:
+        seed = Seed().int(1, 8, max_reads).int(0, 9, late).int(0, 7, len(cuts))
+        for cut in cuts:
+            seed.int(1, 128, cut)
+        return b"\x00" + seed.take(payload).value()
+
+    def v4(seed: Seed, *octets: int) -> Seed:
+        return seed.int(0, 3, 2).int(0, 2**32 - 1, int.from_bytes(bytes(octets), "big"))
+
+    def valid_tail(seed: Seed, flip_range: int) -> bytes:
+        seed.int(0, 64, 3).take(b"GET").int(0, 5, 1).int(1, 64, 7).int(1, 8, 8).int(0, 9, 9)
+        return b"\x01" + seed.int(0, flip_range - 1, 12).int(1, 255, 1).value()
+
+    tcp4 = v4(v4(Seed().bool(True).int(0, 2, 0), 192, 0, 2, 7), 10, 0, 0, 1).int(0, 65535, 5060)
+    tcp4.int(0, 65535, 443)
+    local = Seed().bool(False).int(0, 1, 0).int(0, 6, 0).int(-1, 4, 0).int(0, 4, 1).int(0, 8, 4)
+    local.int(0, 300, 5).take(b"\x00\x01\x02\x03\x04").int(0, 15, 1)
+
+    def xff(*hops: tuple[int, int, int, int]) -> Seed:
+        seed = Seed().int(0, 9, 3)
+        for i, hop in enumerate(hops):
+            if i:
+                seed.int(0, 9, 3)
+            v4(seed, *hop).int(0, 7, 0)
+        return seed
+
+    def forwarding(header: int, trusted: int, fields: list[tuple[int, Seed, int]]) -> Seed:
+        seed = Seed().int(1, 127, trusted).int(0, 2, header).int(0, 4, len(fields))
+        for name, parts, count in fields:
+            seed.int(0, 5, name).int(0, 7, 1).int(0, 5, count)
+            seed.back += parts.back
+            seed.front += parts.front
+            seed.bool(True)
+        return seed
+
+    chain = xff((203, 0, 113, 5), (10, 1, 1, 1))
+    element = Seed().int(0, 3, 1).int(0, 5, 0).int(0, 9, 3)
+    v4(element, 198, 51, 100, 7).int(0, 7, 2).int(0, 3, 1)
+    xff_seed = forwarding(2, 1, [(0, chain, 2)]).int(0, 3, 1).int(0, 9, 0).int(0, 65535, 40000)
+    fwd_seed = forwarding(1, 1, [(1, element, 1)]).int(0, 3, 1).int(0, 9, 0).int(0, 65535, 40000)
+    server = Seed().int(1, 127, 1).int(0, 2, 2).int(0, 3, 1).int(0, 9, 0).int(0, 65535, 40000)
+    server.int(0, 3, 1).bool(True).int(0, 3, 1).int(1, 512, 100)  # no PROXY header, auto_accept, 2 reads
+    server.int(0, 4, 1).int(0, 5, 0).int(0, 7, 1).int(0, 5, 2)  # one X-Forwarded-For of 2 hops
+    server.back += chain.back
+    server.bool(True).int(0, 7, 1)
+    return {
+        "v1_tcp4_then_http": raw(b"PROXY TCP4 192.0.2.7 10.0.0.1 5060 443\r\nGET / HTTP/1.1\r\n", (10, 30)),
+        "v1_tcp6": raw(b"PROXY TCP6 2001:db8::7 ::1 65535 0\r\n\x16\x03\x01", (40,)),
+        "v1_unknown": raw(b"PROXY UNKNOWN ffff::1 ::2 1 2\r\n"),
+        "v1_bad_port": raw(b"PROXY TCP4 1.2.3.4 5.6.7.8 080 1\r\n"),
+        "v2_crc_then_tls": raw(crc + b"\x16\x03\x01", (5, 16, 1)),
+        "v2_local": raw(sig + b"\x20\x00\x00\x00", late=1),
+        "v2_local_tcp4_empty": raw(sig + b"\x20\x11\x00\x00"),  # finding local-family
+        "tls_not_proxy": raw(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", max_reads=1),
+        "valid_v1_tcp4": valid_tail(tcp4, 40),
+        "valid_v2_local_crc": valid_tail(local, 16 + 7),
+        "xff_chain": b"\x02" + xff_seed.value(),
+        "forwarded_quoted": b"\x02" + fwd_seed.value(),
+        "server_xff": b"\x03" + server.value(),
+    }
+
+
 def fuzz_sipmsg_seed(label: str) -> bytes:
     return sipmsg_seeds()[label]
 
@@ -749,6 +822,9 @@ def main() -> None:
         fuzz_sipmsg.run(data)
     write("fuzz_sipmsg", sipmsg_seeds())
     write("fuzz_registrar", checked("registrar", fuzz_registrar.run, registrar_seeds()))
+    for data in proxy_seeds().values():
+        fuzz_proxy.run(data)
+    write("fuzz_proxy", proxy_seeds())
     print(f"corpora written under {HERE / 'corpus'}", file=sys.stderr)
 
 

@@ -277,6 +277,8 @@ def _parse_v2(data: bytes) -> tuple[ProxyHeader, int] | None:
     block = data[16 : 16 + length]
     size = _FAMILIES[family]
     if length < size:
+        if command == 0:  # LOCAL: the family is ignored, whatever the block holds (section 2.2)
+            return ProxyHeader(2, None, None), 16 + length
         raise ProxyHeaderError(f"PROXY v2 header: {length} bytes, too short for its addresses")
     tlvs = _tlvs(block, size)
     for kind, at, end in tlvs:

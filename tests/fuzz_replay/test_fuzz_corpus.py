@@ -65,6 +65,7 @@ def test_every_harness_has_seeds() -> None:
         "fuzz_frames",
         "fuzz_handshake_client",
         "fuzz_handshake_server",
+        "fuzz_proxy",
         "fuzz_registrar",
         "fuzz_sip",
         "fuzz_sipmsg",
@@ -91,6 +92,7 @@ def test_committed_corpus_is_what_make_corpus_builds() -> None:
             "connection", load("fuzz_connection").run, make_corpus.connection_seeds()
         ),
         "fuzz_sipmsg": make_corpus.sipmsg_seeds(),
+        "fuzz_proxy": make_corpus.proxy_seeds(),
         "fuzz_registrar": make_corpus.checked(
             "registrar", load("fuzz_registrar").run, make_corpus.registrar_seeds()
         ),

@@ -18,6 +18,7 @@ from sansio_wss import Cause, ClientConnection, Config, LocalProtocolError, Open
 from sansio_wss.cli.registrar import Registrar
 from sansio_wss.cli.sipmsg import MAX_HEADER_FIELDS, MAX_MESSAGE_SIZE, parse_message, salvage
 from sansio_wss.cli.sipuri import SipParseError
+from sansio_wss.proxy import parse_proxy_header
 from sansio_wss.sip import parse_ws_uri, sip_destination
 from sansio_wss.trace import TlsDetails, TraceConfig, Tracer
 
@@ -250,3 +251,21 @@ def test_an_answer_with_a_leading_zero_fails_the_handshake() -> None:
     )
     closed = conn.closed_event
     assert closed is not None and closed.cause is Cause.HANDSHAKE_FAILED
+
+
+# PROXY protocol (fuzz_proxy, its oracle written from HAProxy's proxy-protocol.txt): one finding, fixed.
+
+LOCAL_TCP4_WITHOUT_ADDRESSES = bytes.fromhex("0d0a0d0a000d0a515549540a") + b"\x20\x11\x00\x00"
+"""A version 2 LOCAL header (command 0, a proxy's health check) whose family byte says TCP over
+IPv4 (0x11) but whose length is 0: no address block."""
+
+
+def test_a_local_header_is_accepted_whatever_its_family() -> None:
+    """proxy-protocol.txt 2.2, LOCAL: "the receiver must accept this connection as valid and must use
+    the real connection endpoints and discard the protocol block including the family which is
+    ignored"; and "Receivers MUST always consider this field [the length] to skip the appropriate
+    number of bytes and must not assume zero is presented for LOCAL connections"."""
+    found = parse_proxy_header(LOCAL_TCP4_WITHOUT_ADDRESSES + b"GET")
+    assert found is not None
+    header, length = found
+    assert (header.version, header.source, header.destination, length) == (2, None, None, 16)
