@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import pathlib
 import re
 import shutil
 import subprocess
@@ -18,6 +19,8 @@ import urllib.request
 
 import pytest
 import websockets
+from adapter_suite.adapter_helpers import certs
+from proxies.real_proxies import nginx
 from serve_helpers import served
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -98,3 +101,20 @@ def test_the_page_registers_and_gets_its_message_back(adapter: str, deflate: boo
     ):
         assert line in text, text
     assert time.monotonic() - started < LIMIT
+
+
+@pytest.mark.parametrize("adapter", ["asyncio", "trio", "sync"])
+def test_the_page_through_nginx(adapter: str, tmp_path: pathlib.Path) -> None:
+    """Chromium loads the page from nginx over TLS; nginx proxies the page and the WebSocket to a
+    plain `serve` listener that believes nginx's X-Forwarded-For (the README's configuration)."""
+    listen = "ws://127.0.0.1:{port}?forwarded=x-forwarded-for"
+    with served("--adapter", adapter, "--trusted-proxy", "127.0.0.1", listen=listen) as server:
+        assert server.banner[0].startswith(
+            f"listening on ws://127.0.0.1:{server.port}/ (x-forwarded-for from"
+        )
+        with nginx(tmp_path, server.port, certs().server) as front:
+            text = page_result(f"https://localhost:{front.port}/")
+        code, out, _ = server.stop()
+    assert text.startswith("PASS: registered as sip:page-"), text
+    assert "our MESSAGE came back: hello " in text, text
+    assert code == 0 and "'accepted': 1," in out  # the WebSocket (the page and favicon are plain GETs)
