@@ -276,7 +276,10 @@ class Connection(FrameReader):
             self._fail(1011, "no Pong within pong_timeout", now, Cause.PONG_TIMEOUT)
             return
         if config.idle_timeout is not None and now >= self._last_msg + config.idle_timeout:
-            self._start_close(1001, "idle timeout", now, Cause.IDLE_TIMEOUT)
+            if self._held is not None:
+                self._fail_held(now)  # as close() does: the peer's violation decides the code
+            else:
+                self._start_close(1001, "idle timeout", now, Cause.IDLE_TIMEOUT)
             return
         if (
             config.ping_interval is not None

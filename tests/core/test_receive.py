@@ -324,9 +324,12 @@ def test_a_violation_after_a_message_waits_for_the_answer(name: str, data: bytes
     assert closed(conn.events()).code == code
 
 
-@pytest.mark.parametrize("then", ["timer", "eof", "close"])
+@pytest.mark.parametrize("then", ["timer", "eof", "close", "idle"])
 def test_a_held_violation_fails_without_an_answer(then: str) -> None:
-    conn = open_server()
+    """The held violation decides the close code whatever ends the wait first: its own timer, EOF,
+    `close()`, or an idle timeout due before it (found by the state machine in
+    tests/properties: the idle Close went out first, then the held failure lingered half-closed)."""
+    conn = open_server(Config(idle_timeout=0.05) if then == "idle" else None, now=0.99)
     conn.receive_data(frame(TEXT, REGISTER) + frame(TEXT, b"\xff"), 1.0)
     conn.events()
     conn.receive_data(frame(TEXT, REGISTER), 1.1)  # more from the peer: dropped
@@ -335,6 +338,9 @@ def test_a_held_violation_fails_without_an_answer(then: str) -> None:
         conn.handle_timer(1.0 + HOLD_FAILURE - 0.01)
         assert state(conn) is State.OPEN
         conn.handle_timer(1.0 + HOLD_FAILURE)
+    elif then == "idle":
+        assert conn.get_timer() == 1.05  # the idle deadline comes before the held one
+        conn.handle_timer(1.05)
     elif then == "eof":
         conn.receive_eof(1.1)
     else:
